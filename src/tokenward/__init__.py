@@ -1,0 +1,3 @@
+"""tokenward: strict, fast JWT authentication for Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,143 @@
+"""Storage Protocols and plain records. Framework-free: no SQLAlchemy or Redis here.
+
+Every backend (memory, SQL, Redis) implements the subset of these Protocols that it can
+serve; one contract suite in ``tests/storage`` runs against all of them. Times are POSIX
+seconds (floats) from an injected ``Clock``; backends never read the wall clock themselves
+except where a method takes ``now`` explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = [
+    "RefreshRecord",
+    "RefreshStore",
+    "RevocationStore",
+    "RotateOutcome",
+    "UserRecord",
+    "UserStore",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user account."""
+
+    #: opaque unique id (``uuid4().hex``); becomes the ``sub`` claim
+    id: str
+    #: username exactly as given at creation
+    username: str
+    #: normalised form used for uniqueness and look-up (NFKC + casefold)
+    username_key: str
+    #: Argon2id PHC string
+    password_hash: str
+    roles: tuple[str, ...] = ()
+    #: custom claims copied into access tokens (e.g. ``{"tenant": "contoso"}``)
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    disabled: bool = False
+    #: tokens (access and refresh) issued before this time are invalid; None = no cut-off
+    tokens_valid_after: float | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """One refresh token of a session family. Only the digest of its secret is stored."""
+
+    #: the non-secret selector carried in the token; primary key
+    id: str
+    #: family (session) id; carried as ``sid`` in access tokens
+    family_id: str
+    parent_id: str | None
+    user_id: str
+    #: SHA-256 or HMAC-SHA-256 (peppered) of the secret part
+    digest: bytes
+    created_at: float
+    #: idle expiry of this token
+    expires_at: float
+    #: absolute expiry of the whole family
+    family_expires_at: float
+    used_at: float | None = None
+    replaced_by: str | None = None
+    revoked_at: float | None = None
+    revoked_reason: str | None = None
+    user_agent: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RotateOutcome:
+    """Result of :meth:`RefreshStore.rotate`."""
+
+    #: True when this call consumed the old token and stored the new one
+    rotated: bool
+    #: the old record as it was before the call (None if unknown)
+    old: RefreshRecord | None
+
+
+class UserStore(Protocol):
+    async def create_user(self, user: UserRecord) -> None:
+        """Insert; raises ``UserExists`` when ``username_key`` is taken."""
+        ...
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+
+    async def get_user_by_username(self, username_key: str) -> UserRecord | None: ...
+
+    async def update_user(self, user: UserRecord) -> None:
+        """Replace the stored record with the same id; raises ``UserNotFound``."""
+        ...
+
+    async def list_users(self) -> Sequence[UserRecord]: ...
+
+
+class RefreshStore(Protocol):
+    async def create_refresh(self, record: RefreshRecord) -> None: ...
+
+    async def get_refresh(self, token_id: str) -> RefreshRecord | None: ...
+
+    async def rotate(self, old_id: str, new: RefreshRecord, *, now: float) -> RotateOutcome:
+        """Atomically consume ``old_id`` and store ``new``.
+
+        The old token is consumed only if it is unused, unrevoked and unexpired at ``now``
+        (one conditional UPDATE: of N concurrent calls exactly one wins). ``new`` is stored
+        only by the winner, in the same transaction.
+        """
+        ...
+
+    async def revoke_family(self, family_id: str, *, now: float, reason: str) -> int:
+        """Mark every token of the family revoked; returns how many rows changed."""
+        ...
+
+    async def revoke_user_families(self, user_id: str, *, now: float, reason: str) -> list[str]:
+        """Revoke every family of a user; returns the family ids."""
+        ...
+
+    async def list_user_refresh(self, user_id: str) -> Sequence[RefreshRecord]: ...
+
+    async def prune_refresh(self, *, now: float) -> int:
+        """Delete records whose family has expired; returns the count."""
+        ...
+
+
+class RevocationStore(Protocol):
+    """Denylist keyed by identity, never by token bytes (security profile sec. 1 rule 12)."""
+
+    async def revoke_jti(self, issuer: str, jti: str, *, expires_at: float) -> None: ...
+
+    async def revoke_session(self, sid: str, *, expires_at: float) -> None: ...
+
+    async def revoke_subject(self, sub: str, *, issued_before: float, expires_at: float) -> None:
+        """Reject every token of ``sub`` with ``iat < issued_before``."""
+        ...
+
+    async def is_revoked(
+        self, *, issuer: str, jti: str, sid: str | None, sub: str, iat: float
+    ) -> bool:
+        """One round trip on Redis or SQL; nothing on memory."""
+        ...
+
+    async def prune_revocations(self, *, now: float) -> int: ...
