@@ -8,18 +8,26 @@ except where a method takes ``now`` explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
     "RefreshRecord",
     "RefreshStore",
+    "RevocationDump",
+    "RevocationSource",
     "RevocationStore",
+    "RotateHook",
     "RotateOutcome",
+    "SyncRevocationStore",
     "UserRecord",
     "UserStore",
 ]
+
+#: Test seam: awaited by ``rotate`` after the old token is consumed and the new one written,
+#: before the change is committed (lets tests interleave a concurrent revocation, R3).
+RotateHook = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +149,31 @@ class RevocationStore(Protocol):
         ...
 
     async def prune_revocations(self, *, now: float) -> int: ...
+
+
+class SyncRevocationStore(RevocationStore, Protocol):
+    """A revocation store that can answer without I/O (the memory backend)."""
+
+    def is_revoked_now(
+        self, *, issuer: str, jti: str, sid: str | None, sub: str, iat: float
+    ) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationDump:
+    """Every live revocation entry; used to rebuild a cache (Redis) from the durable store."""
+
+    #: ``(issuer, jti, expires_at)``
+    jtis: tuple[tuple[str, str, float], ...] = ()
+    #: ``(sid, expires_at)``
+    sessions: tuple[tuple[str, float], ...] = ()
+    #: ``(sub, issued_before, expires_at)``
+    subjects: tuple[tuple[str, float, float], ...] = ()
+
+
+class RevocationSource(Protocol):
+    """A durable revocation store that can list its entries."""
+
+    async def dump_revocations(self, *, now: float) -> RevocationDump:
+        """Every entry with ``expires_at > now``."""
+        ...
