@@ -1,0 +1,1 @@
+"""Framework-free session services: passwords, refresh tokens, login throttling, AuthService."""
