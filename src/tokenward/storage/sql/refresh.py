@@ -1,0 +1,192 @@
+"""SQL repository for refresh-token families and rotation (security profile sec. 4.2).
+
+Locking protocol (the R3 guarantee): every rotation takes a *shared* lock on its
+``refresh_families`` row before consuming the old token, and ``revoke_family`` /
+``revoke_user_families`` first take an *exclusive* lock on the family row, then, in a
+second statement with a fresh READ COMMITTED snapshot, revoke the tokens. So a rotation
+that commits first has its new token revoked, and one that runs second finds the family
+revoked and stores nothing. On SQLite both run under ``BEGIN IMMEDIATE`` (one writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokenward.storage.base import RefreshRecord, RotateHook, RotateOutcome
+from tokenward.storage.sql._conn import SqlBase
+from tokenward.storage.sql.models import refresh_families as fams
+from tokenward.storage.sql.models import refresh_tokens as toks
+
+__all__ = ["SqlRefreshStore"]
+
+
+class SqlRefreshStore(SqlBase):
+    """``RefreshStore`` over ``refresh_families`` + ``refresh_tokens``.
+
+    :param rotate_hook: test seam awaited inside :meth:`rotate` after the rotation's
+        statements ran and before its transaction commits.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, rotate_hook: RotateHook | None = None) -> None:
+        super().__init__(engine)
+        self._rotate_hook = rotate_hook
+
+    async def create_refresh(self, record: RefreshRecord) -> None:
+        """Store a token; the first token of a family creates the family row."""
+        family = (
+            self._insert(fams)
+            .values(
+                id=record.family_id,
+                user_id=record.user_id,
+                created_at=record.created_at,
+                expires_at=record.family_expires_at,
+            )
+            .on_conflict_do_nothing(index_elements=[fams.c.id])
+        )
+        token = toks.insert().values(**asdict(record))
+        if self._sqlite:
+            async with self._tx() as conn:
+                await conn.execute(family)
+                await conn.execute(token)
+            return
+        # PostgreSQL: one round trip; FK checks run at statement end and see the CTE's row
+        async with self._single() as conn:
+            await conn.execute(token.add_cte(family.cte("fam")))
+
+    async def get_refresh(self, token_id: str) -> RefreshRecord | None:
+        async with self._single() as conn:
+            row = (await conn.execute(sa.select(toks).where(toks.c.id == token_id))).first()
+        return None if row is None else _from_row(row)
+
+    async def rotate(self, old_id: str, new: RefreshRecord, *, now: float) -> RotateOutcome:
+        """Consume ``old_id`` and store ``new`` atomically; exactly one concurrent call wins.
+
+        On success ``old`` is the record before the call. On failure it is the record as
+        stored now (``None`` if unknown), so callers can tell reuse (``used_at`` set) from
+        revocation or expiry.
+        """
+        if self._sqlite:
+            rotated_old = await self._rotate_sqlite(old_id, new, now=now)
+        else:
+            rotated_old = await self._rotate_pg(old_id, new, now=now)
+        if rotated_old is not None:
+            return RotateOutcome(rotated=True, old=rotated_old)
+        return RotateOutcome(rotated=False, old=await self.get_refresh(old_id))
+
+    def _consume(self, old_id: str, new: RefreshRecord, now: float) -> sa.Update:
+        """The conditional UPDATE of profile sec. 4.2, guarded by a live, locked family."""
+        family = (
+            sa.select(fams.c.id)
+            .where(fams.c.id == new.family_id, fams.c.revoked_at.is_(None), fams.c.expires_at > now)
+            .with_for_update(read=True)  # FOR SHARE (PostgreSQL); ignored by SQLite
+        )
+        return (
+            toks.update()
+            .where(
+                toks.c.id == old_id,
+                toks.c.family_id.in_(family.scalar_subquery()),
+                toks.c.used_at.is_(None),
+                toks.c.revoked_at.is_(None),
+                toks.c.expires_at > now,
+                toks.c.family_expires_at > now,
+            )
+            .values(used_at=now, replaced_by=new.id)
+        )
+
+    async def _rotate_pg(
+        self, old_id: str, new: RefreshRecord, *, now: float
+    ) -> RefreshRecord | None:
+        # WITH upd AS (UPDATE ... RETURNING *), ins AS (INSERT ... SELECT ... FROM upd)
+        # SELECT upd.*: one statement, one round trip in autocommit.
+        upd = self._consume(old_id, new, now).returning(*toks.c).cte("upd")
+        values = asdict(new)
+        source = sa.select(
+            *(sa.literal(values[c.name], type_=c.type).label(c.name) for c in toks.c)
+        ).select_from(upd)
+        ins = toks.insert().from_select([c.name for c in toks.c], source).cte("ins")
+        stmt = sa.select(*upd.c).add_cte(ins)
+        if self._rotate_hook is None:
+            async with self._single() as conn:
+                row = (await conn.execute(stmt)).first()
+        else:
+            async with self._tx() as conn:
+                row = (await conn.execute(stmt)).first()
+                if row is not None:
+                    await self._rotate_hook()
+        if row is None:
+            return None
+        return replace(_from_row(row), used_at=None, replaced_by=None)
+
+    async def _rotate_sqlite(
+        self, old_id: str, new: RefreshRecord, *, now: float
+    ) -> RefreshRecord | None:
+        async with self._tx() as conn:  # BEGIN IMMEDIATE: we are the only writer
+            row = (await conn.execute(sa.select(toks).where(toks.c.id == old_id))).first()
+            if row is None:
+                return None
+            result = await conn.execute(self._consume(old_id, new, now))
+            if result.rowcount != 1:
+                return None
+            await conn.execute(toks.insert().values(**asdict(new)))
+            if self._rotate_hook is not None:
+                await self._rotate_hook()
+        return _from_row(row)
+
+    async def revoke_family(self, family_id: str, *, now: float, reason: str) -> int:
+        """Revoke the family and every token in it; returns how many tokens changed."""
+        async with self._tx() as conn:
+            # exclusive row lock first: waits for in-flight rotations of this family
+            await conn.execute(
+                fams.update()
+                .where(fams.c.id == family_id, fams.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            result = await conn.execute(
+                toks.update()
+                .where(toks.c.family_id == family_id, toks.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+            )
+        return int(result.rowcount)
+
+    async def revoke_user_families(self, user_id: str, *, now: float, reason: str) -> list[str]:
+        """Revoke every not yet revoked family of ``user_id``; returns their ids."""
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                fams.update()
+                .where(fams.c.user_id == user_id, fams.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .returning(fams.c.id)
+            )
+            ids = sorted(r[0] for r in rows)
+            await conn.execute(
+                toks.update()
+                .where(toks.c.user_id == user_id, toks.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+            )
+        return ids
+
+    async def list_user_refresh(self, user_id: str) -> Sequence[RefreshRecord]:
+        async with self._single() as conn:
+            rows = await conn.execute(
+                sa.select(toks)
+                .where(toks.c.user_id == user_id)
+                .order_by(toks.c.created_at, toks.c.id)
+            )
+        return [_from_row(r) for r in rows]
+
+    async def prune_refresh(self, *, now: float) -> int:
+        """Delete tokens and families whose family lifetime has ended; returns tokens deleted."""
+        async with self._tx() as conn:
+            result = await conn.execute(toks.delete().where(toks.c.family_expires_at <= now))
+            await conn.execute(fams.delete().where(fams.c.expires_at <= now))
+        return int(result.rowcount)
+
+
+def _from_row(row: sa.Row[Any]) -> RefreshRecord:
+    m = row._mapping
+    return RefreshRecord(**{c.name: m[c.name] for c in toks.c})

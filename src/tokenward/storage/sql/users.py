@@ -1,0 +1,86 @@
+"""SQL repository for user accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokenward.errors import UserExists, UserNotFound
+from tokenward.storage.base import UserRecord
+from tokenward.storage.sql._conn import SqlBase
+from tokenward.storage.sql.models import users
+
+__all__ = ["SqlUserStore"]
+
+
+class SqlUserStore(SqlBase):
+    """``UserStore`` over the ``users`` table."""
+
+    async def create_user(self, user: UserRecord) -> None:
+        """Insert; raises ``UserExists`` when ``username_key`` (or the id) is taken."""
+        try:
+            async with self._single() as conn:
+                await conn.execute(users.insert().values(**_user_values(user)))
+        except sa.exc.IntegrityError as exc:
+            raise UserExists() from exc
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        return await self._get_one(users.c.id == user_id)
+
+    async def get_user_by_username(self, username_key: str) -> UserRecord | None:
+        return await self._get_one(users.c.username_key == username_key)
+
+    async def _get_one(self, where: sa.ColumnElement[bool]) -> UserRecord | None:
+        async with self._single() as conn:
+            row = (await conn.execute(sa.select(users).where(where))).first()
+        return None if row is None else _user_from_row(row)
+
+    async def update_user(self, user: UserRecord) -> None:
+        """Replace the record with the same id; ``UserNotFound`` / ``UserExists``."""
+        values = _user_values(user)
+        del values["id"]
+        try:
+            async with self._single() as conn:
+                result = await conn.execute(
+                    users.update().where(users.c.id == user.id).values(**values)
+                )
+        except sa.exc.IntegrityError as exc:
+            raise UserExists() from exc
+        if result.rowcount != 1:
+            raise UserNotFound()
+
+    async def list_users(self) -> Sequence[UserRecord]:
+        async with self._single() as conn:
+            rows = await conn.execute(sa.select(users).order_by(users.c.created_at, users.c.id))
+        return [_user_from_row(r) for r in rows]
+
+
+def _user_values(user: UserRecord) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "username_key": user.username_key,
+        "password_hash": user.password_hash,
+        "roles": list(user.roles),
+        "claims": dict(user.claims),
+        "disabled": user.disabled,
+        "tokens_valid_after": user.tokens_valid_after,
+        "created_at": user.created_at,
+    }
+
+
+def _user_from_row(row: sa.Row[Any]) -> UserRecord:
+    m = row._mapping
+    return UserRecord(
+        id=m["id"],
+        username=m["username"],
+        username_key=m["username_key"],
+        password_hash=m["password_hash"],
+        roles=tuple(m["roles"]),
+        claims=dict(m["claims"]),
+        disabled=bool(m["disabled"]),
+        tokens_valid_after=m["tokens_valid_after"],
+        created_at=m["created_at"],
+    )
