@@ -1,0 +1,217 @@
+"""The JWS algorithms of RFC 7518 sec. 3 and RFC 8037 sec. 3.1, as sign/verify closures.
+
+Everything that does not depend on the message (hash objects, padding objects, signature
+sizes, the curve order) is computed once per key, so ``verify`` runs only the primitive.
+``verify`` functions return ``False`` on any bad signature and never raise.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "AlgSpec",
+    "Signer",
+    "Verifier",
+    "ec_signer",
+    "ec_verifier",
+    "ed25519_signer",
+    "ed25519_verifier",
+    "hmac_signer",
+    "hmac_verifier",
+    "rsa_signer",
+    "rsa_verifier",
+]
+
+Signer = Callable[[bytes], bytes]
+Verifier = Callable[[bytes, bytes], bool]
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+_CRYPTO_ERRORS = (InvalidSignature, ValueError, TypeError, OverflowError)
+
+
+@dataclass(frozen=True, slots=True)
+class AlgSpec:
+    """Static facts about one JWS ``alg`` value."""
+
+    name: str
+    kty: str  # "oct", "RSA", "EC" or "OKP"
+    hash_name: str | None  # hashlib name ("sha256") or None for EdDSA
+    hash_size: int  # digest size in bytes (64 for EdDSA, informational)
+    crv: str | None = None  # EC / OKP curve bound to the alg (RFC 7518 sec. 3.4)
+    pss: bool = False  # RSASSA-PSS instead of PKCS#1 v1.5
+
+    def hash(self) -> hashes.HashAlgorithm:
+        """A fresh ``cryptography`` hash object for this algorithm."""
+        return _HASHES[self.name[2:]]()
+
+
+def _table() -> dict[str, AlgSpec]:
+    table: dict[str, AlgSpec] = {}
+    for bits, crv in (("256", "P-256"), ("384", "P-384"), ("512", "P-521")):
+        size = int(bits) // 8
+        table[f"HS{bits}"] = AlgSpec(f"HS{bits}", "oct", f"sha{bits}", size)
+        table[f"RS{bits}"] = AlgSpec(f"RS{bits}", "RSA", f"sha{bits}", size)
+        table[f"PS{bits}"] = AlgSpec(f"PS{bits}", "RSA", f"sha{bits}", size, pss=True)
+        table[f"ES{bits}"] = AlgSpec(f"ES{bits}", "EC", f"sha{bits}", size, crv=crv)
+    table["EdDSA"] = AlgSpec("EdDSA", "OKP", None, 64, crv="Ed25519")
+    return table
+
+
+#: every supported ``alg``; ``none`` is deliberately absent (RFC 8725 sec. 3.1)
+ALGORITHMS: Mapping[str, AlgSpec] = MappingProxyType(_table())
+
+
+# --- HMAC (RFC 7518 sec. 3.2) --- #
+
+
+def hmac_signer(spec: AlgSpec, secret: bytes) -> Signer:
+    digest, name = hmac.digest, spec.hash_name
+    assert name is not None
+
+    def sign(data: bytes) -> bytes:
+        return digest(secret, data, name)
+
+    return sign
+
+
+def hmac_verifier(spec: AlgSpec, secret: bytes) -> Verifier:
+    digest, equal, name = hmac.digest, hmac.compare_digest, spec.hash_name
+    assert name is not None
+
+    def verify(data: bytes, signature: bytes) -> bool:
+        # constant-time comparison of raw bytes, RFC 7518 sec. 3.2 (A19)
+        return equal(digest(secret, data, name), signature)
+
+    return verify
+
+
+# --- RSA (RFC 7518 sec. 3.3 PKCS#1 v1.5, sec. 3.5 PSS) --- #
+
+
+def _rsa_padding(spec: AlgSpec) -> padding.AsymmetricPadding:
+    if spec.pss:
+        # MGF1 with the same hash and salt length = hash length, never PSS.AUTO (A13)
+        return padding.PSS(mgf=padding.MGF1(spec.hash()), salt_length=spec.hash_size)
+    return padding.PKCS1v15()
+
+
+def rsa_signer(spec: AlgSpec, key: rsa.RSAPrivateKey) -> Signer:
+    pad, algorithm, sign_raw = _rsa_padding(spec), spec.hash(), key.sign
+
+    def sign(data: bytes) -> bytes:
+        return sign_raw(data, pad, algorithm)
+
+    return sign
+
+
+def rsa_verifier(spec: AlgSpec, key: rsa.RSAPublicKey) -> Verifier:
+    pad, algorithm, verify_raw = _rsa_padding(spec), spec.hash(), key.verify
+    size = (key.key_size + 7) // 8  # signature length must equal the modulus length (A14)
+
+    def verify(data: bytes, signature: bytes) -> bool:
+        if len(signature) != size:
+            return False
+        try:
+            verify_raw(signature, data, pad, algorithm)
+        except _CRYPTO_ERRORS:
+            return False
+        return True
+
+    return verify
+
+
+# --- ECDSA (RFC 7518 sec. 3.4) --- #
+
+
+def _ec_params(spec: AlgSpec, curve: ec.EllipticCurve) -> tuple[int, int]:
+    """(coordinate size in bytes, group order n) of the curve."""
+    size = (curve.key_size + 7) // 8
+    return size, _ORDERS[curve.name]
+
+
+_ORDERS: Mapping[str, int] = {
+    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "secp384r1": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+        "581A0DB248B0A77AECEC196ACCC52973",
+        16,
+    ),
+    "secp521r1": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7F"
+        "CC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        16,
+    ),
+}
+
+
+def ec_signer(spec: AlgSpec, key: ec.EllipticCurvePrivateKey) -> Signer:
+    size, _ = _ec_params(spec, key.curve)
+    algorithm, sign_raw = ec.ECDSA(spec.hash()), key.sign
+
+    def sign(data: bytes) -> bytes:
+        r, s = decode_dss_signature(sign_raw(data, algorithm))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return sign
+
+
+def ec_verifier(spec: AlgSpec, key: ec.EllipticCurvePublicKey) -> Verifier:
+    size, order = _ec_params(spec, key.curve)
+    total = 2 * size
+    algorithm, verify_raw, to_der = ec.ECDSA(spec.hash()), key.verify, encode_dss_signature
+
+    def verify(data: bytes, signature: bytes) -> bool:
+        # raw R||S of exactly 2 * coordinate size, never DER (RFC 7518 sec. 3.4, A10)
+        if len(signature) != total:
+            return False
+        r = int.from_bytes(signature[:size], "big")
+        s = int.from_bytes(signature[size:], "big")
+        # r, s in [1, n-1] (SEC 1 v2 sec. 4.1.4 step 1; CVE-2022-21449, A9)
+        if not (0 < r < order and 0 < s < order):
+            return False
+        try:
+            verify_raw(to_der(r, s), data, algorithm)
+        except _CRYPTO_ERRORS:
+            return False
+        return True
+
+    return verify
+
+
+# --- EdDSA / Ed25519 (RFC 8037 sec. 3.1) --- #
+
+
+def ed25519_signer(spec: AlgSpec, key: ed25519.Ed25519PrivateKey) -> Signer:
+    return key.sign
+
+
+def ed25519_verifier(spec: AlgSpec, key: ed25519.Ed25519PublicKey) -> Verifier:
+    verify_raw = key.verify
+
+    def verify(data: bytes, signature: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        try:
+            verify_raw(signature, data)
+        except _CRYPTO_ERRORS:
+            return False
+        return True
+
+    return verify

@@ -1,0 +1,50 @@
+"""Canonical, unpadded base64url (RFC 7515 sec. 2 and appendix C).
+
+``base64.urlsafe_b64decode`` is lenient: it drops characters outside the alphabet, accepts
+``+``/``/`` and padding, and ignores non-zero trailing bits. Every decoder here first checks
+the alphabet, the length (``len % 4 != 1``) and the trailing bits, so exactly one string
+decodes to a given byte string (security profile rule 3, D1).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+__all__ = ["B64URL_SEGMENT", "b64url_decode", "b64url_encode", "is_canonical"]
+
+#: one base64url segment (possibly empty), the alphabet of RFC 4648 sec. 5 without padding
+B64URL_SEGMENT = "[A-Za-z0-9_-]*"
+_SEGMENT = re.compile(B64URL_SEGMENT).fullmatch
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+#: allowed last characters, indexed by ``len(segment) % 4``: with 2 trailing characters the
+#: low 4 bits of the last one must be zero, with 3 the low 2 bits (RFC 4648 sec. 3.5).
+LAST_CHAR_OK: tuple[frozenset[str], ...] = (
+    frozenset(_ALPHABET),
+    frozenset(),
+    frozenset(_ALPHABET[0::16]),  # A Q g w
+    frozenset(_ALPHABET[0::4]),  # A E I M Q U Y c g k o s w 0 4 8
+)
+#: base64url -> standard alphabet, applied to bytes before ``binascii.a2b_base64``
+URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+
+def is_canonical(segment: str) -> bool:
+    """True when ``segment`` is canonical unpadded base64url (empty is canonical)."""
+    if _SEGMENT(segment) is None:
+        return False
+    return not segment or segment[-1] in LAST_CHAR_OK[len(segment) & 3]
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode canonical base64url; raise ``ValueError`` for anything else."""
+    if not isinstance(segment, str) or not is_canonical(segment):
+        raise ValueError("not canonical base64url")
+    return binascii.a2b_base64(segment.encode("ascii").translate(URL_TO_STD) + b"==")
+
+
+def b64url_encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url text."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

@@ -1,0 +1,191 @@
+"""Strict compact JWS serialization (RFC 7515 sec. 7.1), verification and signing.
+
+This is the hot path of every request, so each step is the cheapest check that is still
+exact (security profile sec. 1, rules 1-10):
+
+1. size cap on the raw input before anything else (D8, D9);
+2. one compiled ``fullmatch`` for the shape: three segments of the base64url alphabet,
+   header and signature non-empty (C6, C7, D1, D2);
+3. canonical base64url via the last character of each segment (RFC 7515 appendix C);
+4. the header (parsed, checked and key-resolved) is cached per key or key set, keyed by the
+   exact header segment: our own tokens repeat it;
+5. the signature is verified over the received ASCII bytes (A20), then the payload decoded.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tokenward.errors import (
+    AlgorithmNotAllowed,
+    BadSignature,
+    ConfigurationError,
+    InvalidToken,
+    MalformedToken,
+    TokenTooLarge,
+    UnsupportedHeader,
+)
+from tokenward.jose._b64 import LAST_CHAR_OK, URL_TO_STD, b64url_encode
+from tokenward.jose._json import JSON_ERRORS, loads_object, loads_object_text
+
+if TYPE_CHECKING:
+    from tokenward.keys import Key
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FORBIDDEN_HEADERS",
+    "KeyResolver",
+    "decode_jwt",
+    "sign_compact",
+    "verify_compact",
+]
+
+#: default cap on the token length in bytes (security profile rule 1)
+DEFAULT_MAX_BYTES = 8192
+#: header parameters that are never accepted (RFC 7515 sec. 4.1.11 crit, RFC 7797 b64,
+#: RFC 7516 zip/enc, RFC 7519 sec. 5.2 cty (C5), RFC 8725 sec. 3.10 jku/x5u/jwk/x5c)
+FORBIDDEN_HEADERS = frozenset({"crit", "b64", "zip", "enc", "cty", "jku", "x5u", "jwk", "x5c"})
+_MAX_KID = 256
+_HEADER_CACHE_SIZE = 64
+_B64 = "[A-Za-z0-9_-]"
+_SHAPE = re.compile(rf"{_B64}+\.{_B64}*\.{_B64}+").fullmatch
+_ERRORS = (*JSON_ERRORS, binascii.Error, IndexError, KeyError)
+
+
+class KeyResolver(Protocol):
+    """What ``Key`` and ``KeySet`` offer to the parser: a kid lookup and a header cache."""
+
+    _header_cache: dict[str, tuple[dict[str, Any], Key]]
+
+    def _lookup(self, kid: str | None) -> Key: ...
+
+
+def _as_text(token: object) -> str:
+    if isinstance(token, bytes | bytearray | memoryview):
+        try:
+            return bytes(token).decode("ascii")
+        except UnicodeError:
+            raise MalformedToken() from None
+    raise MalformedToken("token must be str or bytes")
+
+
+def _resolve_header(segment: str, resolver: KeyResolver) -> tuple[dict[str, Any], Key]:
+    """Parse and check one header segment and find its key; the result is cached."""
+    if segment[-1] not in LAST_CHAR_OK[len(segment) & 3]:
+        raise MalformedToken("non-canonical base64url")
+    header = loads_object(binascii.a2b_base64(segment.encode().translate(URL_TO_STD) + b"=="))
+    if not FORBIDDEN_HEADERS.isdisjoint(header):
+        raise UnsupportedHeader()
+    alg = header.get("alg")
+    if type(alg) is not str:  # RFC 7515 sec. 4.1.1: alg MUST be present (A2)
+        raise MalformedToken("alg missing or not a string")
+    kid = header.get("kid")
+    if kid is not None and (type(kid) is not str or len(kid) > _MAX_KID):
+        raise MalformedToken("kid is not a short string")  # B4
+    # kid is only a dictionary key: no I/O, no path, no query (RFC 8725 sec. 3.10)
+    key = resolver._lookup(kid)
+    if alg != key.alg:  # the key decides the algorithm (RFC 8725 sec. 3.1; A1-A6)
+        raise AlgorithmNotAllowed()
+    cache = resolver._header_cache
+    if len(cache) >= _HEADER_CACHE_SIZE:
+        cache.clear()
+    cache[segment] = (header, key)
+    return header, key
+
+
+def _verified(
+    token: str | bytes, resolver: KeyResolver, algorithms: Collection[str] | None, max_bytes: int
+) -> tuple[dict[str, Any], Key, str]:
+    """Steps 1-5 up to a verified signature: (header, key, payload segment)."""
+    if len(token) > max_bytes:
+        raise TokenTooLarge()
+    if type(token) is not str:
+        token = _as_text(token)
+    if _SHAPE(token) is None:
+        raise MalformedToken()
+    signing_input, _, s = token.rpartition(".")
+    h, _, p = signing_input.partition(".")
+    entry = resolver._header_cache.get(h)
+    header, key = entry if entry is not None else _resolve_header(h, resolver)
+    if algorithms is not None and key.alg not in algorithms:
+        raise AlgorithmNotAllowed()
+    last = LAST_CHAR_OK
+    if s[-1] not in last[len(s) & 3] or (p and p[-1] not in last[len(p) & 3]):
+        raise MalformedToken("non-canonical base64url")
+    signature = binascii.a2b_base64(s.encode().translate(URL_TO_STD) + b"==")
+    if not key._verify(signing_input.encode(), signature):
+        raise BadSignature()
+    return header, key, p
+
+
+def verify_compact(
+    token: str | bytes,
+    resolver: KeyResolver,
+    *,
+    algorithms: Collection[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[dict[str, Any], bytes, Key]:
+    """Verify a compact JWS; return (header copy, payload bytes, key).
+
+    :raise InvalidToken: a subclass for every failure; nothing else escapes
+    """
+    try:
+        header, key, p = _verified(token, resolver, algorithms, max_bytes)
+        payload = binascii.a2b_base64(p.encode().translate(URL_TO_STD) + b"==")
+    except InvalidToken:
+        raise
+    except _ERRORS:
+        raise MalformedToken() from None
+    return dict(header), payload, key
+
+
+def decode_jwt(
+    token: str | bytes,
+    resolver: KeyResolver,
+    *,
+    algorithms: Collection[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[dict[str, Any], dict[str, Any], Key]:
+    """Verify a compact JWS whose payload is a JWT claims set; return (header copy,
+    claims, key). The claims are a strict UTF-8 JSON object (rule 10), parsed only after
+    the signature verified.
+
+    :raise InvalidToken: a subclass for every failure; nothing else escapes
+    """
+    try:
+        header, key, p = _verified(token, resolver, algorithms, max_bytes)
+        text = binascii.a2b_base64(p.encode().translate(URL_TO_STD) + b"==").decode("utf-8")
+        claims = loads_object_text(text)
+    except InvalidToken:
+        raise
+    except _ERRORS:
+        raise MalformedToken() from None
+    return dict(header), claims, key
+
+
+def sign_compact(payload: bytes, key: Key, header: Mapping[str, Any] | None = None) -> str:
+    """Compact JWS of ``payload`` signed by ``key``; ``alg`` and ``kid`` come from the key.
+
+    :raise ConfigurationError: ``header`` tries to change ``alg``/``kid`` or carries a
+        parameter the verifier refuses
+    :raise InvalidKey: the key cannot sign
+    """
+    fields: dict[str, Any] = {"alg": key.alg, "kid": key.kid}
+    if header:
+        for name, value in header.items():
+            if name in fields and value != fields[name]:
+                raise ConfigurationError(f"header may not override {name}")
+            if name in FORBIDDEN_HEADERS:
+                raise ConfigurationError(f"header parameter {name!r} is never accepted")
+            fields[name] = value
+    try:
+        encoded = json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"header is not JSON-serializable: {exc}") from None
+    signing_input = f"{b64url_encode(encoded)}.{b64url_encode(bytes(payload))}"
+    signature = key.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url_encode(signature)}"
