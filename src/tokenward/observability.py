@@ -192,7 +192,7 @@ def _code(error: BaseException | None, ok: str) -> str:
 #: compact JWS/JWT: base64url of '{"' starts with "eyJ" (RFC 7515 sec. 7.1)
 _JWT_RE: Final = re.compile(r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){1,4}")
 #: opaque refresh tokens minted by tokenward.sessions
-_REFRESH_RE: Final = re.compile(r"\brt_[A-Za-z0-9_.~-]{8,}")
+_REFRESH_RE: Final = re.compile(r"(?<![A-Za-z0-9])rt_[A-Za-z0-9_.~-]{8,}")
 #: bearer credentials in free text
 _BEARER_RE: Final = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
 _SECRET_NAME_RE: Final = re.compile(
