@@ -1,0 +1,170 @@
+"""User administration for :class:`~tokenward.sessions.service.AuthService`.
+
+Account-wide actions (password change, disabling, "log out everywhere") set
+``tokens_valid_after``, revoke every refresh family of the user, deny each family's ``sid``
+and cut off every token of the subject issued before now (security profile sec. 4.4, R9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tokenward.clock import Clock
+from tokenward.errors import InvalidRequest, UserNotFound
+from tokenward.observability import security_event
+from tokenward.sessions.config import SessionConfig
+from tokenward.sessions.passwords import PasswordHasher, normalize_username
+from tokenward.storage.base import RefreshStore, RevocationStore, UserRecord, UserStore
+from tokenward.tokens import RESERVED_CLAIMS
+
+__all__ = ["AccountAdmin"]
+
+logger = logging.getLogger("tokenward.sessions")
+
+_MAX_ROLES = 64
+_MAX_ROLE_CHARS = 128
+
+
+class AccountAdmin:
+    """User management; the base of ``AuthService`` (which sets these attributes)."""
+
+    _users: UserStore
+    _refresh: RefreshStore
+    _revocations: RevocationStore
+    _hasher: PasswordHasher
+    _config: SessionConfig
+    _clock: Clock
+
+    # --- users --- #
+
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        roles: Iterable[str] = (),
+        claims: Mapping[str, Any] | None = None,
+    ) -> UserRecord:
+        """Create an account; the username is stored as given, unique by its normalised key.
+
+        :raises InvalidRequest: bad username, password, roles or claims
+        :raises UserExists: the normalised username is taken
+        """
+        key = normalize_username(username)
+        self._check_new_password(password)
+        user = UserRecord(
+            id=uuid.uuid4().hex,
+            username=username,
+            username_key=key,
+            password_hash=await asyncio.to_thread(self._hasher.hash, password),
+            roles=_check_roles(roles),
+            claims=_check_claims(claims),
+            created_at=self._clock.now(),
+        )
+        await self._users.create_user(user)
+        return user
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """Change the password and end every session of the user (security profile R9)."""
+        self._check_new_password(password)
+        new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        now = self._clock.now()
+        user = await self._get_user(user_id)
+        await self._users.update_user(
+            dataclasses.replace(user, password_hash=new_hash, tokens_valid_after=now)
+        )
+        await self._revoke_everything(user_id, now=now, reason="password_changed")
+
+    async def disable_user(self, user_id: str) -> None:
+        """Disable the account and end every session (R9)."""
+        now = self._clock.now()
+        user = await self._get_user(user_id)
+        await self._users.update_user(
+            dataclasses.replace(user, disabled=True, tokens_valid_after=now)
+        )
+        await self._revoke_everything(user_id, now=now, reason="user_disabled")
+        security_event(logger, "user_disabled", sub=user_id)
+
+    async def enable_user(self, user_id: str) -> None:
+        """Re-enable the account (old sessions stay revoked)."""
+        user = await self._get_user(user_id)
+        await self._users.update_user(dataclasses.replace(user, disabled=False))
+
+    async def set_roles(self, user_id: str, roles: Iterable[str]) -> None:
+        """Replace the roles; they reach access tokens at the next login or refresh."""
+        user = await self._get_user(user_id)
+        await self._users.update_user(dataclasses.replace(user, roles=_check_roles(roles)))
+
+    async def set_claims(self, user_id: str, claims: Mapping[str, Any]) -> None:
+        """Replace the custom claims (never a reserved claim such as ``sub`` or ``sid``)."""
+        user = await self._get_user(user_id)
+        await self._users.update_user(dataclasses.replace(user, claims=_check_claims(claims)))
+
+    async def logout_all(self, user_id: str) -> None:
+        """ "Log out everywhere": every family, session and access token of the user."""
+        now = self._clock.now()
+        user = await self._get_user(user_id)
+        await self._users.update_user(dataclasses.replace(user, tokens_valid_after=now))
+        await self._revoke_everything(user_id, now=now, reason="logout_all")
+
+    async def _revoke_everything(self, user_id: str, *, now: float, reason: str) -> None:
+        family_ids = await self._refresh.revoke_user_families(user_id, now=now, reason=reason)
+        until = self._session_retention(now + self._config.family_lifetime)
+        for family_id in family_ids:
+            await self._revocations.revoke_session(family_id, expires_at=until)
+        # Access tokens carry whole-second iat (RFC 7519 NumericDate): cut at floor(now) so a
+        # token minted right after this call, in the same second, stays valid; tokens of the
+        # revoked families from that second are caught by their sid above.
+        await self._revocations.revoke_subject(
+            user_id, issued_before=math.floor(now), expires_at=self._session_retention(now)
+        )
+        security_event(logger, "user_sessions_revoked", sub=user_id, reason=reason)
+
+    async def _get_user(self, user_id: str) -> UserRecord:
+        user = await self._users.get_user(user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    def _check_new_password(self, password: object) -> None:
+        self._hasher.check_length(password)
+        assert isinstance(password, str)  # check_length raised otherwise
+        if len(password) < self._config.min_password_length:
+            raise InvalidRequest(
+                f"password must have at least {self._config.min_password_length} characters"
+            )
+
+    def _session_retention(self, family_expires_at: float) -> float:
+        """How long a session (sid) revocation must be kept: until the last access token
+        that could carry the sid has expired, plus the leeway margin."""
+        return (
+            family_expires_at + self._config.access_lifetime_bound + self._config.revocation_margin
+        )
+
+
+def _check_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(roles, str):
+        raise InvalidRequest("roles must be a collection of strings")
+    out = tuple(roles)
+    if len(out) > _MAX_ROLES or not all(
+        isinstance(r, str) and 0 < len(r) <= _MAX_ROLE_CHARS for r in out
+    ):
+        raise InvalidRequest("invalid roles")
+    return out
+
+
+def _check_claims(claims: Mapping[str, Any] | None) -> dict[str, Any]:
+    if claims is None:
+        return {}
+    if not isinstance(claims, Mapping) or not all(isinstance(k, str) for k in claims):
+        raise InvalidRequest("claims must be a mapping with string keys")
+    clash = RESERVED_CLAIMS.intersection(claims)
+    if clash:
+        raise InvalidRequest(f"custom claims may not set {sorted(clash)}")
+    return dict(claims)

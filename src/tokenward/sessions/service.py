@@ -1,0 +1,440 @@
+"""``AuthService``: users, logins, refresh-token rotation with reuse detection, revocation.
+
+Framework-free; it only calls the storage Protocols (``tokenward.storage.base``). The flows
+follow the security profile sec. 4 and 6:
+
+* **login**: throttle check, look-up by normalised username, Argon2id verification (against
+  a dummy hash for unknown users), one generic :class:`InvalidCredentials` for unknown user,
+  wrong password and disabled account; rehash when the parameters changed; a new session
+  family.
+* **refresh**: strict parse, look-up by selector, constant-time digest compare. A token that
+  was already used is *reuse* (unless it is the immediate parent within the grace window):
+  the whole family is revoked in the refresh store **and** its session id in the revocation
+  store, so every access token carrying that ``sid`` is refused (RFC 9700 sec. 4.14.2; the
+  Auth0/Okta model). Otherwise the token is consumed and its successor stored by one atomic
+  ``RefreshStore.rotate``; the loser of a concurrent rotation is treated as reuse. Unknown,
+  expired, revoked and reused tokens all raise the same :class:`InvalidGrant`
+  (RFC 6749 sec. 5.2).
+* **logout / logout_all / set_password / disable_user** revoke families, sessions, the
+  presented ``jti`` and, for account-wide actions, every token of the subject issued before now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable
+from typing import NoReturn, Protocol
+
+from tokenward.clock import Clock, SystemClock
+from tokenward.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    Throttled,
+    TokenwardError,
+)
+from tokenward.observability import security_event
+from tokenward.sessions._accounts import AccountAdmin
+from tokenward.sessions.config import SessionConfig, TokenPair
+from tokenward.sessions.passwords import PasswordHasher, normalize_username
+from tokenward.sessions.refresh import ParsedRefreshToken, RefreshTokenCodec
+from tokenward.sessions.revocation import revocation_check_for
+from tokenward.sessions.throttle import LoginThrottle
+from tokenward.storage.base import (
+    RefreshRecord,
+    RefreshStore,
+    RevocationStore,
+    UserRecord,
+    UserStore,
+)
+from tokenward.tokens import TokenIssuer
+from tokenward.validation import Principal, RevocationCheck, TokenValidator
+
+__all__ = ["AuthService", "OutcomeRecorder"]
+
+logger = logging.getLogger("tokenward.sessions")
+
+_MAX_ROLES = 64
+_MAX_ROLE_CHARS = 128
+
+
+class OutcomeRecorder(Protocol):
+    """Receives login/refresh outcomes (``tokenward.observability.Metrics`` fits)."""
+
+    def login_outcome(self, outcome: str) -> None: ...
+
+    def refresh_outcome(self, outcome: str) -> None: ...
+
+
+class AuthService(AccountAdmin):
+    """The session service the web layer and the CLI call.
+
+    :param users: user store
+    :param refresh: refresh-token store (must rotate atomically)
+    :param revocations: access-token denylist (jti, session, subject cut-offs)
+    :param throttle: login throttle
+    :param issuer: returns the current ``TokenIssuer`` (called per token so key rotation
+        takes effect at once)
+    :param hasher: Argon2id password hasher
+    :param config: session lifetimes and options
+    :param clock: time source
+    :param validator: verifies access tokens presented to :meth:`revoke_token` (RFC 7009);
+        without one, access tokens given there are ignored
+    :param outcomes: optional metrics sink for login/refresh outcomes
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        refresh: RefreshStore,
+        revocations: RevocationStore,
+        throttle: LoginThrottle,
+        issuer: Callable[[], TokenIssuer],
+        hasher: PasswordHasher,
+        config: SessionConfig | None = None,
+        clock: Clock | None = None,
+        validator: TokenValidator | None = None,
+        outcomes: OutcomeRecorder | None = None,
+    ) -> None:
+        self._users = users
+        self._refresh = refresh
+        self._revocations = revocations
+        self._throttle = throttle
+        self._issuer = issuer
+        self._hasher = hasher
+        self._config = SessionConfig() if config is None else config
+        self._clock: Clock = SystemClock() if clock is None else clock
+        self._validator = validator
+        self._outcomes = outcomes
+        self._codec = RefreshTokenCodec(pepper=self._config.pepper)
+        self._revocation_check = revocation_check_for(revocations)
+
+    @property
+    def config(self) -> SessionConfig:
+        return self._config
+
+    @property
+    def revocation_check(self) -> RevocationCheck:
+        """The hook for ``TokenValidator(revocation=...)``; sync-capable on the memory store."""
+        return self._revocation_check
+
+    # --- login --- #
+
+    async def authenticate_user(
+        self, username: str, password: str, *, ip: str | None = None
+    ) -> UserRecord:
+        """Check a username and password (throttled); for login and the OAuth password grant.
+
+        :raises InvalidRequest: malformed input (no hash is computed)
+        :raises Throttled: the account or the client is locked; nothing was verified
+        :raises InvalidCredentials: unknown user, wrong password or disabled account alike
+        """
+        key = normalize_username(username)
+        self._hasher.check_length(password)
+        try:
+            await self._throttle.check(key, ip)
+        except Throttled:
+            self._outcome("login", "throttled")
+            security_event(logger, "login_throttled", ip=ip)
+            raise
+        user = await self._users.get_user_by_username(key)
+        if user is None:
+            # Same Argon2id cost as a wrong password (OWASP Authentication Cheat Sheet).
+            ok = await asyncio.to_thread(self._hasher.verify_dummy, password)
+        else:
+            ok = await asyncio.to_thread(self._hasher.verify, user.password_hash, password)
+        if user is None or not ok or user.disabled:
+            await self._throttle.record_failure(key, ip)
+            self._outcome("login", "failed")
+            reason = "unknown_user" if user is None else "disabled" if ok else "bad_password"
+            security_event(logger, "login_failed", reason=reason, ip=ip)
+            raise InvalidCredentials()
+        await self._throttle.record_success(key, ip)
+        if self._hasher.needs_rehash(user.password_hash):
+            user = await self._rehash(user, password)
+        self._outcome("login", "ok")
+        return user
+
+    async def login(
+        self, username: str, password: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> TokenPair:
+        """Authenticate and start a new session family.
+
+        :raises InvalidRequest | Throttled | InvalidCredentials: see :meth:`authenticate_user`
+        """
+        user = await self.authenticate_user(username, password, ip=ip)
+        return await self.start_session(user, ip=ip, user_agent=user_agent)
+
+    async def start_session(
+        self, user: UserRecord, *, ip: str | None = None, user_agent: str | None = None
+    ) -> TokenPair:
+        """Open a new family for an already authenticated ``user``."""
+        now = self._clock.now()
+        token, record = self._mint(
+            family_id=uuid.uuid4().hex,
+            parent_id=None,
+            user_id=user.id,
+            family_expires_at=now + self._config.family_lifetime,
+            now=now,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        await self._refresh.create_refresh(record)
+        return self._pair(user, record, token)
+
+    # --- refresh --- #
+
+    async def refresh(
+        self, refresh_token: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> TokenPair:
+        """Rotate ``refresh_token``: consume it, return a new access and refresh token.
+
+        :raises InvalidGrant: unknown, malformed, expired, revoked or reused token, disabled
+            user (one generic error, RFC 6749 sec. 5.2)
+        :raises Throttled: too many failed refresh attempts from this client
+        """
+        await self._throttle.check(None, ip, kind="refresh")
+        try:
+            return await self._refresh_once(refresh_token, ip=ip, user_agent=user_agent)
+        except InvalidGrant:
+            await self._throttle.record_failure(None, ip, kind="refresh")
+            raise
+
+    async def _refresh_once(
+        self, refresh_token: str, *, ip: str | None, user_agent: str | None
+    ) -> TokenPair:
+        parsed = self._parse_or_fail(refresh_token)
+        record = await self._find(parsed)
+        if record is None:
+            self._fail("invalid")
+        now = self._clock.now()
+        if record.revoked_at is not None:
+            self._fail("revoked")
+        if record.used_at is not None:
+            return await self._used(record, now=now, ip=ip, user_agent=user_agent)
+        if now >= record.expires_at or now >= record.family_expires_at:
+            self._fail("expired")
+        user = await self._live_user(record, now=now)
+        token, new = self._successor(record, now=now, ip=ip, user_agent=user_agent)
+        outcome = await self._refresh.rotate(record.id, new, now=now)
+        if not outcome.rotated:
+            # Lost a race (or the family was revoked meanwhile): re-read and judge again.
+            current = await self._refresh.get_refresh(record.id)
+            if current is None or current.revoked_at is not None:
+                self._fail("revoked")
+            if current.used_at is not None:
+                return await self._used(current, now=now, ip=ip, user_agent=user_agent)
+            self._fail("expired")
+        self._outcome("refresh", "rotated")
+        return self._pair(user, new, token)
+
+    async def _used(
+        self, record: RefreshRecord, *, now: float, ip: str | None, user_agent: str | None
+    ) -> TokenPair:
+        """A consumed token came back: grace retry for the immediate parent, else reuse."""
+        if (
+            self._config.grace_period > 0
+            and record.used_at is not None
+            and now - record.used_at <= self._config.grace_period
+            and record.replaced_by is not None
+            and now < record.family_expires_at
+        ):
+            child = await self._refresh.get_refresh(record.replaced_by)
+            # Only the direct parent of the *current* token qualifies (profile sec. 4.3).
+            if child is not None and child.used_at is None and child.revoked_at is None:
+                user = await self._live_user(record, now=now)
+                token, sibling = self._successor(record, now=now, ip=ip, user_agent=user_agent)
+                await self._refresh.create_refresh(sibling)
+                self._outcome("refresh", "rotated")
+                return self._pair(user, sibling, token)
+        await self._revoke_family(record.family_id, record.family_expires_at, now, "reuse")
+        self._outcome("refresh", "reuse_detected")
+        security_event(
+            logger,
+            "refresh_token_reuse_detected",
+            sub=record.user_id,
+            sid=record.family_id,
+            token_id=record.id,
+            code=InvalidGrant.code,
+        )
+        raise InvalidGrant()
+
+    async def _live_user(self, record: RefreshRecord, *, now: float) -> UserRecord:
+        """The token's user if still allowed to refresh, else :class:`InvalidGrant`."""
+        if await self._revocations.is_revoked(
+            issuer="", jti="", sid=record.family_id, sub=record.user_id, iat=record.created_at
+        ):
+            # Second barrier: a family whose session was revoked never refreshes again,
+            # even if a concurrent rotation slipped a token past revoke_family (R3).
+            self._fail("revoked")
+        user = await self._users.get_user(record.user_id)
+        if user is None or user.disabled:
+            self._fail("revoked")
+        cutoff = user.tokens_valid_after
+        if cutoff is not None and record.created_at < cutoff:
+            self._fail("revoked")
+        return user
+
+    def _successor(
+        self, parent: RefreshRecord, *, now: float, ip: str | None, user_agent: str | None
+    ) -> tuple[str, RefreshRecord]:
+        return self._mint(
+            family_id=parent.family_id,
+            parent_id=parent.id,
+            user_id=parent.user_id,
+            family_expires_at=parent.family_expires_at,
+            now=now,
+            ip=ip,
+            user_agent=user_agent,
+        )
+
+    def _mint(
+        self,
+        *,
+        family_id: str,
+        parent_id: str | None,
+        user_id: str,
+        family_expires_at: float,
+        now: float,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> tuple[str, RefreshRecord]:
+        """A new token and its record; idle expiry never passes the family's expiry."""
+        token, parsed = self._codec.new()
+        record = RefreshRecord(
+            id=parsed.selector,
+            family_id=family_id,
+            parent_id=parent_id,
+            user_id=user_id,
+            digest=self._codec.digest(parsed),
+            created_at=now,
+            expires_at=min(now + self._config.refresh_idle_lifetime, family_expires_at),
+            family_expires_at=family_expires_at,
+            user_agent=(
+                user_agent[: self._config.max_user_agent_length]
+                if isinstance(user_agent, str)
+                else None
+            ),
+            ip=ip[:64] if isinstance(ip, str) else None,
+        )
+        return token, record
+
+    # --- logout and revocation --- #
+
+    async def logout(
+        self, *, refresh_token: str | None = None, principal: Principal | None = None
+    ) -> None:
+        """End a session: revoke the refresh family and its ``sid``, and the access token's
+        ``jti``. Unknown or malformed refresh tokens are ignored (logout is idempotent).
+        """
+        now = self._clock.now()
+        if refresh_token is not None:
+            record = await self.refresh_info(refresh_token)
+            if record is not None:
+                await self._revoke_family(record.family_id, record.family_expires_at, now, "logout")
+        if principal is not None:
+            await self._revoke_principal(principal)
+            sid = principal.session_id
+            if sid is not None:
+                bound = now + self._config.family_lifetime
+                await self._revoke_family(sid, bound, now, "logout")
+
+    async def revoke_token(self, token: str) -> None:
+        """RFC 7009 revocation. A refresh token revokes its whole family and session
+        (sec. 2.1: "SHOULD also invalidate all access tokens based on the same grant"); an
+        access token (verified by the ``validator``) is denylisted by ``(iss, jti)``. Invalid,
+        unknown and expired tokens are silently ignored (sec. 2.2).
+        """
+        if not isinstance(token, str):
+            return
+        if self._codec.looks_like_refresh_token(token):
+            record = await self.refresh_info(token)
+            if record is not None:
+                now = self._clock.now()
+                await self._revoke_family(
+                    record.family_id, record.family_expires_at, now, "revoked"
+                )
+            return
+        if self._validator is None:
+            return
+        try:
+            principal = await self._validator.avalidate(token)
+        except TokenwardError:
+            return
+        await self._revoke_principal(principal)
+
+    async def refresh_info(self, refresh_token: str) -> RefreshRecord | None:
+        """The stored record of ``refresh_token`` (used or not), or None; for introspection."""
+        try:
+            parsed = self._codec.parse(refresh_token)
+        except InvalidGrant:
+            return None
+        return await self._find(parsed)
+
+    # --- helpers --- #
+
+    async def _find(self, parsed: ParsedRefreshToken) -> RefreshRecord | None:
+        record = await self._refresh.get_refresh(parsed.selector)
+        if record is None or not self._codec.matches(parsed, record.digest):
+            return None
+        return record
+
+    def _parse_or_fail(self, refresh_token: object) -> ParsedRefreshToken:
+        try:
+            return self._codec.parse(refresh_token)
+        except InvalidGrant:
+            self._outcome("refresh", "invalid")
+            raise
+
+    async def _revoke_principal(self, principal: Principal) -> None:
+        if principal.jti is not None:
+            await self._revocations.revoke_jti(
+                principal.issuer,
+                principal.jti,
+                expires_at=float(principal.expires_at) + self._config.revocation_margin,
+            )
+
+    async def _revoke_family(
+        self, family_id: str, family_expires_at: float, now: float, reason: str
+    ) -> None:
+        await self._refresh.revoke_family(family_id, now=now, reason=reason)
+        await self._revocations.revoke_session(
+            family_id, expires_at=self._session_retention(family_expires_at)
+        )
+        security_event(logger, "session_family_revoked", sid=family_id, reason=reason)
+
+    async def _rehash(self, user: UserRecord, password: str) -> UserRecord:
+        """Upgrade a hash made with old parameters after a successful login (L7)."""
+        new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        current = await self._users.get_user(user.id)
+        if current is None or current.password_hash != user.password_hash:
+            return user  # changed meanwhile (e.g. set_password): keep the newer state
+        updated = dataclasses.replace(current, password_hash=new_hash)
+        await self._users.update_user(updated)
+        return updated
+
+    def _pair(self, user: UserRecord, record: RefreshRecord, token: str) -> TokenPair:
+        access = self._issuer().issue(
+            user.id,
+            name=user.username,
+            roles=user.roles,
+            claims=dict(user.claims) or None,
+            session_id=record.family_id,
+        )
+        return TokenPair(access, token, record.expires_at, record.family_id)
+
+    def _outcome(self, flow: str, outcome: str) -> None:
+        if self._outcomes is None:
+            return
+        if flow == "login":
+            self._outcomes.login_outcome(outcome)
+        else:
+            self._outcomes.refresh_outcome(outcome)
+
+    def _fail(self, outcome: str) -> NoReturn:
+        """Raise the one generic :class:`InvalidGrant` after recording why."""
+        self._outcome("refresh", outcome)
+        raise InvalidGrant()

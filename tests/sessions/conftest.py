@@ -1,0 +1,157 @@
+"""Session-service fixtures: an AuthService over memory, SQLite or PostgreSQL.
+
+Each SQL test gets its own SQLite file or PostgreSQL schema (migrated with the shipped Alembic
+migrations) and disposes its engines afterwards. Passwords use the cheap test parameters
+except where a test checks the default parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokenward.clock import FixedClock
+from tokenward.keys import Key
+from tokenward.sessions.config import SessionConfig
+from tokenward.sessions.passwords import PasswordHasher
+from tokenward.sessions.revocation import revocation_check_for
+from tokenward.sessions.service import AuthService
+from tokenward.sessions.throttle import LoginThrottle
+from tokenward.storage.base import RotateHook
+from tokenward.storage.memory import MemoryStore
+from tokenward.tokens import TokenIssuer
+from tokenward.validation import TokenValidator, ValidationPolicy
+
+ISSUER = "https://auth.test"
+AUDIENCE = "api"
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class World:
+    """Everything a session test touches; ``make_service`` builds more services on it."""
+
+    store: Any
+    clock: FixedClock
+    key: Key
+    validator: TokenValidator
+    make_service: Callable[..., AuthService]
+    sql_path: Path | None = None
+    services: list[AuthService] = field(default_factory=list)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Key:
+    return Key.generate("ES256")
+
+
+@pytest.fixture
+def hasher() -> PasswordHasher:
+    return PasswordHasher.for_testing()
+
+
+@pytest.fixture
+async def store_factory(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    """``factory(rotate_hook=None)`` -> a store of ``backend``; all share one database."""
+    if backend == "memory":
+        yield lambda rotate_hook=None: MemoryStore(rotate_hook=rotate_hook)
+        return
+    from tokenward.storage.sql import (
+        SqlStore,
+        create_engine,
+        create_schema,
+        drop_schema,
+        upgrade_database,
+    )
+
+    schema: str | None = None
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+        schema = request.getfixturevalue("unique_prefix")
+        await create_schema(url, schema)
+    engines: list[Any] = []
+    try:
+        await upgrade_database(url, schema=schema)
+
+        def build(rotate_hook: RotateHook | None = None) -> Any:
+            engine = create_engine(url, schema=schema)
+            engines.append(engine)
+            return SqlStore(engine, rotate_hook=rotate_hook)
+
+        yield build
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        if schema is not None:
+            await drop_schema(url, schema)
+
+
+@pytest.fixture
+def world(
+    store_factory: Callable[..., Any],
+    clock: FixedClock,
+    signing_key: Key,
+    hasher: PasswordHasher,
+    backend: str,
+    tmp_path: Path,
+) -> World:
+    store = store_factory()
+    issuer = TokenIssuer(signing_key, issuer=ISSUER, audience=AUDIENCE, lifetime=600, clock=clock)
+    policy = ValidationPolicy(issuers=(ISSUER,), audiences=(AUDIENCE,), algorithms=("ES256",))
+    validator = TokenValidator(
+        signing_key.public(), policy, clock=clock, revocation=revocation_check_for(store)
+    )
+
+    def make_service(
+        *,
+        store_: Any = None,
+        config: SessionConfig | None = None,
+        throttle: LoginThrottle | None = None,
+        hasher_: PasswordHasher | None = None,
+    ) -> AuthService:
+        target = store if store_ is None else store_
+        service = AuthService(
+            users=target,
+            refresh=target,
+            revocations=target,
+            throttle=LoginThrottle.memory() if throttle is None else throttle,
+            issuer=lambda: issuer,
+            hasher=hasher if hasher_ is None else hasher_,
+            config=SessionConfig() if config is None else config,
+            clock=clock,
+            validator=validator,
+        )
+        return service
+
+    return World(
+        store=store,
+        clock=clock,
+        key=signing_key,
+        validator=validator,
+        make_service=make_service,
+        sql_path=tmp_path / "sessions.db" if backend == "sqlite" else None,
+    )
+
+
+@pytest.fixture
+def service(world: World) -> AuthService:
+    return world.make_service()
+
+
+@pytest.fixture
+async def alice(service: AuthService) -> Any:
+    return await service.create_user("Alice", PASSWORD, roles=("user",), claims={"tenant": "t1"})
