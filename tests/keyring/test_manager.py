@@ -1,0 +1,310 @@
+"""KeyManager lifecycle: load, rotate, poll, prune, retire, schedule, SIGHUP; over every store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+
+from tokenward.clock import FixedClock
+from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
+from tokenward.keyring import KeyManager, KeyState, KeyStore, StoredKey
+from tokenward.observability import Metrics
+
+RETIRE = 15 * 60 + 30.0  # access-token lifetime + leeway
+
+
+def manager(store: KeyStore, clock: FixedClock, **kwargs: object) -> KeyManager:
+    return KeyManager(store, alg="ES256", clock=clock, retire_after=RETIRE, **kwargs)  # type: ignore[arg-type]
+
+
+def states(m: KeyManager) -> dict[KeyState, list[str]]:
+    out: dict[KeyState, list[str]] = {s: [] for s in KeyState}
+    for k in m.keys:
+        out[k.state].append(k.kid)
+    return out
+
+
+async def test_load_on_empty_store_creates_active_and_next(
+    store: KeyStore, clock: FixedClock
+) -> None:
+    m = manager(store, clock)
+    await m.load()
+    s = states(m)
+    assert len(s[KeyState.ACTIVE]) == 1 and len(s[KeyState.NEXT]) == 1
+    assert m.active_key.is_private
+    assert m.active_key.kid == s[KeyState.ACTIVE][0]
+    published = m.current_keys()
+    assert set(published.kids) == set(s[KeyState.ACTIVE] + s[KeyState.NEXT])
+    assert all(not k.is_private for k in published)
+
+
+async def test_load_again_reuses_the_stored_keys(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> None:
+    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
+    await a.load()
+    await b.load()
+    assert a.active_key.kid == b.active_key.kid
+    assert set(a.current_keys().kids) == set(b.current_keys().kids)
+
+
+async def test_concurrent_first_load_yields_one_active(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> None:
+    managers = [manager(store_factory(), clock) for _ in range(3)]
+    await asyncio.gather(*(m.load() for m in managers))
+    assert len({m.active_key.kid for m in managers}) == 1
+    assert len(managers[0].keys) == 2
+
+
+def test_requires_load_first(store: KeyStore, clock: FixedClock) -> None:
+    with pytest.raises(ConfigurationError, match="load"):
+        _ = manager(store, clock).active_key
+
+
+async def test_rotate_promotes_next_and_retires_active(store: KeyStore, clock: FixedClock) -> None:
+    metrics = Metrics()
+    m = manager(store, clock, metrics=metrics)
+    await m.load()
+    old_active, old_next = m.active.kid, states(m)[KeyState.NEXT][0]
+    clock.advance(100)
+    new_active, new_next = await m.rotate()
+    assert new_active.kid == old_next == m.active_key.kid
+    assert new_active.activated_at == clock.now()
+    retired = next(k for k in m.keys if k.kid == old_active)
+    assert retired.state is KeyState.RETIRED
+    assert retired.retire_after == clock.now() + RETIRE
+    assert new_next.state is KeyState.NEXT and new_next.kid not in (old_active, old_next)
+    assert set(m.current_keys().kids) == {old_active, old_next, new_next.kid}
+    assert metrics.value("key_rotations_total") == 1
+
+
+async def test_current_keys_identity_changes_only_with_the_set(
+    store: KeyStore, clock: FixedClock
+) -> None:
+    m = manager(store, clock)
+    await m.load()
+    first = m.current_keys()
+    assert not await m.poll()
+    assert m.current_keys() is first
+    await m.rotate()
+    assert m.current_keys() is not first
+
+
+async def test_other_instance_converges_on_poll(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> None:
+    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
+    await a.load()
+    await b.load()
+    before = b.current_keys()
+    new_active, new_next = await a.rotate()
+    # before polling, b still signs with the old key, which a still publishes (retired)
+    assert b.active_key.kid in a.current_keys()
+    # and a's new active key was already published by b as "next"
+    assert new_active.kid in before
+    assert await b.poll()
+    assert b.active_key.kid == new_active.kid
+    assert new_next.kid in b.current_keys()
+    assert not await b.poll()
+
+
+async def test_concurrent_rotations_from_two_instances(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> None:
+    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
+    await a.load()
+    await b.load()
+    await asyncio.gather(a.rotate(), b.rotate())
+    await a.poll()
+    await b.poll()
+    assert a.active_key.kid == b.active_key.kid
+    assert [k.state for k in a.keys].count(KeyState.ACTIVE) == 1
+    assert [k.state for k in a.keys].count(KeyState.RETIRED) == 2  # two rotations, serialised
+
+
+async def test_prune_waits_for_the_retire_period(store: KeyStore, clock: FixedClock) -> None:
+    m = manager(store, clock)
+    await m.load()
+    old = m.active.kid
+    await m.rotate()
+    clock.advance(RETIRE - 1)
+    assert await m.prune() == []
+    assert old in m.current_keys()
+    clock.advance(1)
+    assert await m.prune() == [old]
+    assert old not in m.current_keys()
+    assert await store.get_key(old) is None
+
+
+async def test_retire_a_next_key_is_immediate(store: KeyStore, clock: FixedClock) -> None:
+    m = manager(store, clock)
+    await m.load()
+    nxt = states(m)[KeyState.NEXT][0]
+    retired = await m.retire(nxt)
+    assert retired.state is KeyState.RETIRED and retired.retire_after == clock.now()
+    assert await m.prune() == [nxt]
+
+
+async def test_retire_refuses_the_active_and_unknown_keys(
+    store: KeyStore, clock: FixedClock
+) -> None:
+    m = manager(store, clock)
+    await m.load()
+    with pytest.raises(InvalidKey, match="rotate"):
+        await m.retire(m.active.kid)
+    with pytest.raises(InvalidKey):
+        await m.retire("no-such-kid")
+
+
+async def test_rotate_without_a_next_key_still_works(store: KeyStore, clock: FixedClock) -> None:
+    m = manager(store, clock)
+    await m.load()
+    await m.retire(states(m)[KeyState.NEXT][0])
+    await m.prune()
+    old = m.active.kid
+    new_active, _ = await m.rotate()
+    assert new_active.kid != old
+    assert [k.state for k in m.keys].count(KeyState.ACTIVE) == 1
+
+
+async def test_generate_adds_a_published_next_key(store: KeyStore, clock: FixedClock) -> None:
+    m = manager(store, clock)
+    await m.load()
+    added = await m.generate(alg="RS256")
+    assert added.state is KeyState.NEXT and added.alg == "RS256"
+    assert added.kid in m.current_keys()
+
+
+async def test_scheduled_rotation(store: KeyStore, clock: FixedClock) -> None:
+    day = 86400.0
+    m = manager(store, clock, rotate_every=30 * day, min_prepublish=day)
+    await m.load()
+    first = m.active.kid
+    clock.advance(30 * day - 1)
+    assert not await m.maybe_rotate()
+    clock.advance(1)
+    assert await m.maybe_rotate()
+    assert m.active.kid != first
+    assert not await m.maybe_rotate()
+
+
+async def test_schedule_never_promotes_a_key_younger_than_the_jwks_cache(
+    store: KeyStore, clock: FixedClock
+) -> None:
+    day = 86400.0
+    m = manager(store, clock, rotate_every=30 * day, min_prepublish=day)
+    await m.load()
+    clock.advance(30 * day)
+    await m.retire(states(m)[KeyState.NEXT][0])
+    await m.generate()  # a next key published just now
+    assert not await m.maybe_rotate()
+    clock.advance(day)
+    assert await m.maybe_rotate()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rotate_every": 3600.0, "min_prepublish": 7200.0},
+        {"rotate_every": 5.0, "poll_interval": 10.0},
+        {"poll_interval": 0.0},
+    ],
+)
+def test_inconsistent_periods_are_refused(
+    store: KeyStore, clock: FixedClock, kwargs: dict[str, float]
+) -> None:
+    with pytest.raises(ConfigurationError):
+        manager(store, clock, **kwargs)
+
+
+async def test_tick_polls_rotates_and_prunes(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> None:
+    a = manager(store_factory(), clock)
+    b = manager(store_factory(), clock)
+    await a.load()
+    await b.load()
+    old = a.active.kid
+    await a.rotate()
+    clock.advance(RETIRE)
+    assert await b.tick()
+    assert old not in b.current_keys()
+    assert b.active.kid == a.active.kid
+
+
+class _FailingStore:
+    def __init__(self, inner: KeyStore) -> None:
+        self.inner = inner
+        self.fail = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def list_keys(self) -> list[StoredKey]:
+        if self.fail:
+            raise StorageUnavailable("down")
+        return list(await self.inner.list_keys())
+
+
+async def test_store_outage_keeps_the_last_known_keys(
+    store: KeyStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = _FailingStore(store)
+    m = manager(failing, clock)  # type: ignore[arg-type]
+    await m.load()
+    keys, active = m.current_keys(), m.active_key
+    failing.fail = True
+    with caplog.at_level(logging.WARNING, logger="tokenward.keyring"):
+        await m._safe_tick()
+    assert m.current_keys() is keys and m.active_key is active
+    assert any(r.getMessage() == "key_poll_failed" for r in caplog.records)
+
+
+async def test_sighup_triggers_a_poll(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> None:
+    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
+    await a.load()
+    await b.load()
+    await a.rotate()
+    loop = asyncio.get_running_loop()
+    assert b.install_sighup(loop)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(1000):  # yield to the loop until the handler's task exists and ends
+            await asyncio.sleep(0)
+            if b.active.kid == a.active.kid:
+                break
+        assert b.active.kid == a.active.kid
+    finally:
+        b.remove_sighup(loop)
+
+
+async def test_issuer_factory_follows_the_active_key(store: KeyStore, clock: FixedClock) -> None:
+    m = manager(store, clock)
+    await m.load()
+    current = m.issuer_factory(issuer="https://issuer.test", audience="api", lifetime=900)
+    first = current()
+    assert current() is first
+    assert first.issue("alice").kid == m.active.kid
+    await m.rotate()
+    assert current() is not first
+    assert current().issue("alice").kid == m.active.kid
+
+
+async def test_rotation_is_a_logged_security_event(
+    store: KeyStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    m = manager(store, clock)
+    await m.load()
+    with caplog.at_level(logging.WARNING, logger="tokenward.keyring"):
+        await m.rotate()
+    (record,) = [r for r in caplog.records if getattr(r, "event", "") == "signing_key_rotated"]
+    assert record.levelno == logging.WARNING
+    assert record.kid == m.active.kid  # type: ignore[attr-defined]
