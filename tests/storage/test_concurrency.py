@@ -29,10 +29,7 @@ async def test_r2_twenty_concurrent_rotations_have_one_winner(
     await pool[0].create_refresh(old)
     candidates = [successor(old) for _ in range(20)]
     outcomes = await asyncio.gather(
-        *(
-            pool[i % len(pool)].rotate(old.id, new, now=NOW + 60)
-            for i, new in enumerate(candidates)
-        )
+        *(pool[i % len(pool)].rotate(old.id, new, now=NOW + 60) for i, new in enumerate(candidates))
     )
     winners = [new for new, outcome in zip(candidates, outcomes, strict=True) if outcome.rotated]
     assert len(winners) == 1
