@@ -1,0 +1,139 @@
+"""Signing keys for the service: the one place that builds the key manager.
+
+Asymmetric algorithms (the default RS256) use ``tokenward.keyring.KeyManager`` over the
+configured store (JWK files in the data dir, or the SQL database with keys sealed by the
+key-encryption key). HMAC algorithms use one static secret from the environment or a file,
+which is never published (``KeySet.to_jwks`` omits ``oct`` keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from tokenward.errors import ConfigurationError
+from tokenward.service.settings import read_secret
+
+if TYPE_CHECKING:
+    from tokenward.clock import Clock
+    from tokenward.keys import Key, KeySet
+    from tokenward.observability import Metrics
+    from tokenward.service.settings import Settings
+    from tokenward.tokens import TokenIssuer
+
+__all__ = ["SigningKeys", "StaticKeys", "open_signing_keys"]
+
+DAY = 86_400.0
+
+
+@runtime_checkable
+class SigningKeys(Protocol):
+    """What the service needs from a key manager (``tokenward.keyring.KeyManager`` fits)."""
+
+    @property
+    def active_key(self) -> Key:
+        """The private (or HMAC) key that signs new tokens."""
+        ...  # pragma: no cover
+
+    def current_keys(self) -> KeySet:
+        """Keys to verify with and to publish (identity changes when the set changes)."""
+        ...  # pragma: no cover
+
+    async def poll(self) -> bool:
+        """Reload from the store; True when the key set changed."""
+        ...  # pragma: no cover
+
+    def issuer_factory(
+        self, *, issuer: str, audience: str, lifetime: float, token_type: str = "at+jwt"
+    ) -> Callable[[], TokenIssuer]:
+        """A callable returning a ``TokenIssuer`` bound to the active key."""
+        ...  # pragma: no cover
+
+
+class StaticKeys:
+    """One HMAC key from configuration (HS256/384/512): never rotated by the service."""
+
+    def __init__(self, key: Key, clock: Clock) -> None:
+        from tokenward.keys import KeySet
+
+        self._key = key
+        self._set = KeySet([key])
+        self._clock = clock
+
+    @property
+    def active_key(self) -> Key:
+        return self._key
+
+    def current_keys(self) -> KeySet:
+        return self._set
+
+    async def poll(self) -> bool:
+        return False
+
+    def issuer_factory(
+        self, *, issuer: str, audience: str, lifetime: float, token_type: str = "at+jwt"
+    ) -> Callable[[], TokenIssuer]:
+        from tokenward.tokens import TokenIssuer
+
+        built = TokenIssuer(
+            self._key,
+            issuer=issuer,
+            audience=audience,
+            lifetime=lifetime,
+            token_type=token_type,
+            clock=self._clock,
+        )
+        return lambda: built
+
+
+def _store(settings: Settings, engine: Any) -> Any:
+    from tokenward.keyring import FileKeyStore, SqlKeyStore, parse_kek
+
+    if settings.keys.source == "dir":
+        return FileKeyStore(settings.key_dir)
+    raw = read_secret(settings.keys.kek, settings.keys.kek_file, name="keys.kek")
+    if raw is None:
+        raise ConfigurationError(
+            "keys.source = 'sql' needs a key-encryption key (TOKENWARD__KEYS__KEK or "
+            "keys.kek_file); private keys are never stored in clear"
+        )
+    return SqlKeyStore(engine, parse_kek(raw))
+
+
+async def open_signing_keys(
+    settings: Settings, *, engine: Any, clock: Clock, metrics: Metrics | None = None
+) -> SigningKeys:
+    """Build and load the signing keys described by ``settings``.
+
+    With an empty store the key manager creates the first ``active`` and ``next`` keys.
+
+    :param engine: the SQLAlchemy async engine (for ``keys.source = "sql"``).
+    :raises ConfigurationError: missing HMAC secret or key-encryption key, wrong KEK.
+    """
+    token = settings.token
+    if token.algorithm.startswith("HS"):
+        from tokenward.keys import Key
+
+        secret = read_secret(token.hmac_secret, token.hmac_secret_file, name="token.hmac_secret")
+        if secret is None:
+            raise ConfigurationError(f"token.hmac_secret is required for {token.algorithm}")
+        # Key.from_secret enforces the RFC 7518 sec. 3.2 minimum length.
+        return StaticKeys(Key.from_secret(secret, alg=token.algorithm), clock)
+
+    from tokenward.keyring import KeyManager
+
+    rotate_days = settings.keys.rotate_every_days
+    manager = KeyManager(
+        _store(settings, engine),
+        alg=token.algorithm,
+        clock=clock,
+        # A retired key stays published until every token it signed has expired
+        # (RFC 8725 sec. 3.8 / profile B10): max lifetime plus leeway.
+        retire_after=settings.access_lifetime + token.clock_skew_seconds,
+        poll_interval=settings.keys.poll_seconds,
+        rotate_every=None if rotate_days is None else rotate_days * DAY,
+        min_prepublish=float(settings.service.jwks_max_age),
+        metrics=metrics,
+    )
+    await manager.load()
+    return manager
