@@ -31,7 +31,7 @@ from tokenward.service.routers.oauth import build_oauth_router
 from tokenward.service.routers.wellknown import build_wellknown_router
 from tokenward.service.runtime import open_runtime
 from tokenward.service.settings import Settings, load_settings
-from tokenward.web.errors import install_error_handlers
+from tokenward.web import install_error_handlers
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -83,7 +83,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings, clock=clock, metrics=metrics, hasher=hasher) as rt:
             app.state.runtime = rt
-            auth.bind(rt)
+            auth.bind(rt, metrics)
             if settings.service.dev:
                 await ensure_demo_user(rt, announce=announce)
             poller = asyncio.create_task(_poll_keys(rt.keys), name="tokenward-key-poll")

@@ -9,33 +9,36 @@ dependencies, so OpenAPI marks every protected route and Swagger's Authorize but
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import Request
 from fastapi.security.base import SecurityBase
 from starlette.responses import Response
 
-from tokenward.errors import AccessDenied, InvalidToken, TokenwardError
+from tokenward.errors import CSRFError, InvalidToken, TokenwardError
 from tokenward.validation import Principal
-from tokenward.web.csrf import CsrfProtector
-from tokenward.web.errors import TokenwardHTTPException, error_response, unauthorized_response
-from tokenward.web.openapi import SecuritySchemes
-from tokenward.web.policies import ClaimPolicy, RolePolicy
-from tokenward.web.transports import BearerTransport, CookieTransport
+from tokenward.web import (
+    Authenticator,
+    BearerTransport,
+    ClaimPolicy,
+    CookieTransport,
+    CsrfProtector,
+    Policy,
+    RolePolicy,
+    SecuritySchemes,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from tokenward.observability import Metrics
     from tokenward.service.runtime import Runtime
     from tokenward.service.settings import Settings
 
-__all__ = ["SAFE_METHODS", "ServiceAuth", "client_ip", "get_runtime", "user_agent"]
+__all__ = ["ServiceAuth", "client_ip", "get_runtime", "user_agent"]
 
 log = logging.getLogger("tokenward.service.auth")
 
-#: RFC 9110 sec. 9.2.1: safe methods never change state, so they need no CSRF token
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_UA: Final = 512
 
 
@@ -55,37 +58,30 @@ def user_agent(request: Request) -> str | None:
     return None if value is None else value[:_MAX_UA]
 
 
-def _reject(exc: TokenwardError) -> TokenwardHTTPException:
-    return TokenwardHTTPException(exc, error_response(exc))
-
-
 class _Guard(SecurityBase):
-    """A FastAPI security dependency: authenticate, then apply ``policy`` (if any)."""
+    """A FastAPI security dependency (OpenAPI marks the route) that delegates to the
+    runtime's ``tokenward.web.Authenticator``: authenticate, CSRF for cookies, then
+    ``policy``."""
 
-    def __init__(
-        self,
-        auth: ServiceAuth,
-        policy: Callable[[Principal], bool] | None,
-        scheme_name: str,
-        model: Any,
-    ) -> None:
-        self.model = model
-        self.scheme_name = scheme_name
+    def __init__(self, auth: ServiceAuth, policy: Policy | None) -> None:
+        self.model = auth.schemes.oauth2_model()
+        self.scheme_name = auth.schemes.oauth2_name
         self._auth = auth
         self._policy = policy
 
     async def __call__(self, request: Request) -> Principal:
-        principal = await self._auth.authenticate(request)
-        if self._policy is not None and not self._policy(principal):
-            log.info(
-                "policy refused", extra={"sub": principal.subject, "code": "insufficient_scope"}
-            )
-            raise _reject(AccessDenied())
-        return principal
+        found = await self._auth.authenticator.resolve(request, self._policy)
+        assert found is not None  # resolve raises unless optional
+        request.app.state.metrics.validation(None)
+        return found
 
 
 class ServiceAuth:
-    """Authentication and authorization of the service's routes."""
+    """Authentication and authorization of the service's routes.
+
+    The dependencies exist when the app is built; the ``Authenticator`` behind them is built
+    from the runtime's validator and CSRF protector when the lifespan starts (:meth:`bind`).
+    """
 
     def __init__(self, settings: Settings) -> None:
         cookies = settings.cookies
@@ -99,22 +95,47 @@ class ServiceAuth:
             token_url="/auth/token",  # noqa: S106 - a URL, not a password
             access_cookie=cookies.access_name,
         )
-        self._runtime: Runtime | None = None
         service = settings.service
-        model = self.schemes.oauth2_model()
-        name = self.schemes.oauth2_name
+        #: the named policies (ASP.NET-style), registered once
+        self.policies: dict[str, Policy] = {
+            "AdminOnly": RolePolicy((service.admin_role,)),
+            "TenantScoped": ClaimPolicy(("tenant",)),
+            "Introspection": RolePolicy((service.introspection_role,)),
+        }
+        self._authenticator: Authenticator | None = None
+        self._runtime: Runtime | None = None
         #: any authenticated principal
-        self.principal = _Guard(self, None, name, model)
+        self.principal = _Guard(self, None)
         #: policy AdminOnly: the admin role (default ``Admin``)
-        self.admin_only = _Guard(self, RolePolicy((service.admin_role,)), name, model)
+        self.admin_only = _Guard(self, self.policies["AdminOnly"])
         #: policy TenantScoped: a non-empty ``tenant`` claim
-        self.tenant_scoped = _Guard(self, ClaimPolicy(("tenant",)), name, model)
+        self.tenant_scoped = _Guard(self, self.policies["TenantScoped"])
         #: RFC 7662 callers: the configured introspection role
-        self.introspector = _Guard(self, RolePolicy((service.introspection_role,)), name, model)
+        self.introspector = _Guard(self, self.policies["Introspection"])
 
-    def bind(self, runtime: Runtime) -> None:
-        """Attach the opened runtime (called by the lifespan)."""
+    def bind(self, runtime: Runtime, metrics: Metrics) -> None:
+        """Build the ``Authenticator`` over the opened runtime (called by the lifespan)."""
+
+        def on_failure(request: Request, exc: TokenwardError) -> None:
+            if isinstance(exc, InvalidToken):
+                metrics.validation(exc)
+
         self._runtime = runtime
+        self._authenticator = Authenticator(
+            runtime.validator,
+            # Header first: when both are present the Authorization header wins (issue 4).
+            transports=(self.bearer, self.cookies),
+            csrf=runtime.csrf,
+            policies=self.policies,
+            on_failure=on_failure,
+            logger=logging.getLogger("tokenward.service.auth"),
+        )
+
+    @property
+    def authenticator(self) -> Authenticator:
+        if self._authenticator is None:
+            raise RuntimeError("the app's lifespan has not started")
+        return self._authenticator
 
     @property
     def runtime(self) -> Runtime:
@@ -144,74 +165,20 @@ class ServiceAuth:
         csrf: CsrfProtector = self.runtime.csrf
         return csrf
 
-    # --- authentication --- #
-
-    async def authenticate(self, request: Request) -> Principal:
-        """Validate the bearer header (which wins) or the access cookie.
-
-        Cookie-authenticated unsafe requests must pass the CSRF check (profile sec. 5.2).
-        Every invalid token gets the identical 401 (RFC 6750 sec. 3.1); the reason is logged
-        with its code only, never the token.
-        """
-        scope = request.scope
-        if b"access_token=" in scope.get("query_string", b""):
-            # RFC 6750 sec. 5.3: tokens in URLs leak into logs; refuse instead of ignoring.
-            raise _reject(InvalidToken("token in query string"))
-        token = self.bearer.read_token(scope)
-        via_cookie = False
-        if token is None:
-            token = self.cookies.read_token(scope)
-            via_cookie = token is not None
-        if token is None:
-            raise TokenwardHTTPException(InvalidToken(), unauthorized_response())
-        runtime = self.runtime
-        metrics = request.app.state.metrics
-        try:
-            principal: Principal = await runtime.validator.avalidate(token)
-        except InvalidToken as exc:
-            metrics.validation(exc)
-            log.info(
-                "access token rejected",
-                extra={"code": exc.code, "request_id": _request_id(request)},
-            )
-            raise _reject(exc) from None
-        metrics.validation(None)
-        if via_cookie and request.method not in SAFE_METHODS:
-            header, cookie = self.cookies.read_csrf(scope)
-            self._csrf_check(request, header=header, cookie=cookie, session_id=principal.session_id)
-        request.state.principal = principal
-        return principal
-
-    async def optional_principal(self, request: Request, runtime: Runtime) -> Principal | None:
-        """The principal when the request carries an access token (bearer or cookie)."""
-        scope = request.scope
-        if self.bearer.read_token(scope) is None and self.cookies.read_token(scope) is None:
-            return None
-        return await self.authenticate(request)
+    async def optional_principal(self, request: Request) -> Principal | None:
+        """The principal when the request carries an access token (bearer or cookie),
+        None without credentials; invalid credentials are refused like everywhere."""
+        return await self.authenticator.resolve(request, None, optional=True)
 
     # --- cookie mode --- #
 
-    def _csrf_check(
-        self, request: Request, *, header: str | None, cookie: str | None, session_id: str | None
-    ) -> None:
-        try:
-            self.csrf.check_request(
-                request.scope, header_token=header, cookie_token=cookie, session_id=session_id
-            )
-        except TokenwardError as exc:
-            log.warning(
-                "csrf_failed",
-                extra={
-                    "event": "csrf_failed",
-                    "code": exc.code,
-                    "request_id": _request_id(request),
-                },
-            )
-            raise
-
     def check_origin(self, request: Request) -> None:
         """The Fetch-Metadata / Origin layer alone (login CSRF, profile sec. 5.2)."""
-        self.csrf.check_origin(request.scope)
+        try:
+            self.csrf.check_origin(request.scope)
+        except CSRFError:
+            log.warning("csrf_failed", extra={"event": "csrf_failed", "code": "csrf_failed"})
+            raise
 
     def refresh_cookie(self, request: Request) -> str | None:
         """The refresh-token cookie, or None."""
@@ -223,13 +190,8 @@ class ServiceAuth:
         """K7: a refresh (or logout) driven by the refresh cookie needs the CSRF token bound
         to that refresh token's session, in the header and the cookie."""
         record = await runtime.auth.refresh_info(refresh_token)
-        header, cookie = self.cookies.read_csrf(request.scope)
-        self._csrf_check(
-            request,
-            header=header,
-            cookie=cookie,
-            session_id=None if record is None else record.family_id,
-        )
+        session_id = None if record is None else record.family_id
+        self.authenticator.check_csrf(request, session_id)
 
     def cookie_login_response(self, runtime: Runtime, pair: Any) -> Response:
         """JSON body (expiries + CSRF token) and the three ``Set-Cookie`` headers."""
@@ -260,9 +222,3 @@ class ServiceAuth:
     def clear_cookies(self, response: Response) -> None:
         """Expire the login cookies with their original attributes (K8)."""
         self.cookies.clear_cookies(response)
-
-
-def _request_id(request: Request) -> str | None:
-    state: Any = request.scope.get("state", {})
-    value = state.get("request_id") if isinstance(state, dict) else None
-    return value if isinstance(value, str) else None

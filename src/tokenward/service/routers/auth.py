@@ -200,7 +200,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         runtime: Runtime = Depends(get_runtime),
     ) -> Response:
         refresh_token = body.refresh_token if body is not None else None
-        principal = await auth.optional_principal(request, runtime)
+        principal = await auth.optional_principal(request)
         if principal is None and refresh_token is None:
             cookie_token = auth.refresh_cookie(request)
             if cookie_token is not None:
