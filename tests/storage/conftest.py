@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,18 @@ async def make_store(
 @pytest.fixture
 def store(make_store: StoreFactory) -> Any:
     return make_store()
+
+
+@asynccontextmanager
+async def open_sql_store(url: str, schema: str | None) -> AsyncIterator[SqlStore]:
+    """A migrated SqlStore in a fresh schema (PostgreSQL) that is dropped afterwards."""
+    if schema is not None:
+        await create_schema(url, schema)
+    engine = create_engine(url, schema=schema)
+    try:
+        await upgrade_database(url, schema=schema)
+        yield SqlStore(engine)
+    finally:
+        await engine.dispose()
+        if schema is not None:
+            await drop_schema(url, schema)
