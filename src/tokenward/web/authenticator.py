@@ -302,9 +302,13 @@ class Authenticator:
     ) -> None:
         assert self.csrf is not None
         header, cookie = transport.read_csrf(scope)
-        self.csrf.check_request(
-            scope, header_token=header, cookie_token=cookie, session_id=principal_.session_id
-        )
+        try:
+            self.csrf.check_request(
+                scope, header_token=header, cookie_token=cookie, session_id=principal_.session_id
+            )
+        except CSRFError as exc:
+            exc.jti = principal_.jti  # type: ignore[attr-defined]  # for the log line
+            raise
 
     def check_csrf(self, request: Request, session_id: str | None) -> None:
         """The full CSRF check for an unsafe cookie request that is not authenticated by
@@ -365,7 +369,8 @@ class Authenticator:
         extra = {"event": "request_refused", "code": code, "jti": jti}
         if isinstance(exc, CSRFError):
             # A stable security event name (tokenward.observability.SECURITY_EVENTS).
-            self._log.warning("csrf_failed", extra={**extra, "event": "csrf_failed"})
+            extra.update(event="csrf_failed", reason=exc.description)
+            self._log.warning("csrf_failed", extra=extra)
         else:
             self._log.info("request refused: %s", code, extra=extra)
         hook = self._on_failure

@@ -104,11 +104,15 @@ def status_for(exc: TokenwardError) -> int:
 def error_body(exc: TokenwardError) -> dict[str, str]:
     """The JSON body for ``exc``.
 
-    Every :class:`InvalidToken` collapses to the generic ``invalid_token`` body, and server
-    faults to ``server_error``, so no internal detail reaches the client.
+    Every :class:`InvalidToken` collapses to the generic ``invalid_token`` body, every
+    :class:`CSRFError` to one ``csrf_failed`` body, and server faults to ``server_error``,
+    so no internal detail reaches the client.
     """
     if isinstance(exc, InvalidToken):
         return {"error": InvalidToken.code, "error_description": INVALID_TOKEN_DESCRIPTION}
+    if isinstance(exc, CSRFError):
+        # One body for every CSRF failure too; the precise reason is only logged.
+        return {"error": CSRFError.code, "error_description": CSRFError.description}
     if status_for(exc) == 500:
         return {"error": _SERVER_ERROR, "error_description": "internal server error"}
     return {"error": exc.code, "error_description": exc.description}
