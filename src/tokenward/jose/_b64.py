@@ -8,7 +8,6 @@ decodes to a given byte string (security profile rule 3, D1).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
@@ -29,6 +28,7 @@ LAST_CHAR_OK: tuple[frozenset[str], ...] = (
 )
 #: base64url -> standard alphabet, applied to bytes before ``binascii.a2b_base64``
 URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
 
 
 def is_canonical(segment: str) -> bool:
@@ -47,4 +47,4 @@ def b64url_decode(segment: str) -> bytes:
 
 def b64url_encode(data: bytes) -> str:
     """Encode bytes as unpadded base64url text."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=").decode()

@@ -24,6 +24,7 @@ from tokenward.errors import (
     AlgorithmNotAllowed,
     BadSignature,
     ConfigurationError,
+    InvalidKey,
     InvalidToken,
     MalformedToken,
     TokenTooLarge,
@@ -84,8 +85,8 @@ def _resolve_header(segment: str, resolver: KeyResolver) -> tuple[dict[str, Any]
     if type(alg) is not str:  # RFC 7515 sec. 4.1.1: alg MUST be present (A2)
         raise MalformedToken("alg missing or not a string")
     kid = header.get("kid")
-    if kid is not None and (type(kid) is not str or len(kid) > _MAX_KID):
-        raise MalformedToken("kid is not a short string")  # B4
+    if "kid" in header and (type(kid) is not str or len(kid) > _MAX_KID):
+        raise MalformedToken("kid is not a short string")  # B4 (null, number, array, 10 KB)
     # kid is only a dictionary key: no I/O, no path, no query (RFC 8725 sec. 3.10)
     key = resolver._lookup(kid)
     if alg != key.alg:  # the key decides the algorithm (RFC 8725 sec. 3.1; A1-A6)
@@ -167,13 +168,7 @@ def decode_jwt(
     return dict(header), claims, key
 
 
-def sign_compact(payload: bytes, key: Key, header: Mapping[str, Any] | None = None) -> str:
-    """Compact JWS of ``payload`` signed by ``key``; ``alg`` and ``kid`` come from the key.
-
-    :raise ConfigurationError: ``header`` tries to change ``alg``/``kid`` or carries a
-        parameter the verifier refuses
-    :raise InvalidKey: the key cannot sign
-    """
+def _encode_header(key: Key, header: Mapping[str, Any] | None) -> str:
     fields: dict[str, Any] = {"alg": key.alg, "kid": key.kid}
     if header:
         for name, value in header.items():
@@ -186,6 +181,28 @@ def sign_compact(payload: bytes, key: Key, header: Mapping[str, Any] | None = No
         encoded = json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"header is not JSON-serializable: {exc}") from None
-    signing_input = f"{b64url_encode(encoded)}.{b64url_encode(bytes(payload))}"
-    signature = key.sign(signing_input.encode("ascii"))
-    return f"{signing_input}.{b64url_encode(signature)}"
+    return b64url_encode(encoded)
+
+
+def sign_compact(payload: bytes, key: Key, header: Mapping[str, Any] | None = None) -> str:
+    """Compact JWS of ``payload`` signed by ``key``; ``alg`` and ``kid`` come from the key.
+
+    :raise ConfigurationError: ``header`` tries to change ``alg``/``kid`` or carries a
+        parameter the verifier refuses
+    :raise InvalidKey: the key cannot sign
+    """
+    # encoded headers of string-valued parameters repeat: cache them per key
+    cacheable = header is None or all(type(v) is str for v in header.values())
+    cache_key = tuple(header.items()) if header and cacheable else ()
+    encoded = key._sign_cache.get(cache_key) if cacheable else None
+    if encoded is None:
+        encoded = _encode_header(key, header)
+        if cacheable:
+            if len(key._sign_cache) >= _HEADER_CACHE_SIZE:
+                key._sign_cache.clear()
+            key._sign_cache[cache_key] = encoded
+    signer = key._sign
+    if signer is None:
+        raise InvalidKey("a public key cannot sign")
+    signing_input = f"{encoded}.{b64url_encode(payload)}"
+    return f"{signing_input}.{b64url_encode(signer(signing_input.encode()))}"

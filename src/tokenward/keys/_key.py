@@ -109,6 +109,7 @@ class Key:
         "_material",
         "_members",
         "_sign",
+        "_sign_cache",
         "_verify",
         "alg",
         "is_private",
@@ -125,6 +126,7 @@ class Key:
     _sign: _algs.Signer | None
     _verify: _algs.Verifier
     _header_cache: dict[str, tuple[dict[str, Any], Key]]
+    _sign_cache: dict[tuple[tuple[str, str], ...], str]
 
     def __init__(self) -> None:
         raise TypeError("use Key.generate, Key.from_jwk, Key.from_pem or Key.from_secret")
@@ -151,6 +153,7 @@ class Key:
         put(self, "_sign", signer)
         put(self, "_verify", verifier)
         put(self, "_header_cache", {})
+        put(self, "_sign_cache", {})
         put(self, "kid", self.thumbprint() if kid is None else check_kid(kid))
         return self
 
