@@ -340,7 +340,7 @@ def test_b1_embedded_jwk_is_never_trusted(service_keys: KeySet, with_kid: bool) 
 class _Recorder(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         _Recorder.hits.append(self.path)
         self.send_response(404)
         self.end_headers()
