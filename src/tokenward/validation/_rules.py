@@ -1,0 +1,205 @@
+"""Claim and header rules of the security profile (section 1, rules 7 and 11).
+
+Everything here depends only on the token and the policy, so its result is computed once
+per distinct token and cached by the validator; the clock-dependent checks are reduced to
+two precomputed bounds (``start`` and ``end``) that the validator compares on every call.
+"""
+
+from __future__ import annotations
+
+from math import isfinite
+from typing import Any
+
+from tokenward.errors import (
+    ExpiredToken,
+    InvalidAudience,
+    InvalidClaim,
+    InvalidIssuer,
+    InvalidTokenType,
+    IssuedInFuture,
+    LifetimeTooLong,
+    MissingClaim,
+    TokenNotYetValid,
+    UnsupportedHeader,
+)
+from tokenward.validation.policy import ValidationPolicy, normalize_media_type
+from tokenward.validation.principal import Principal
+
+__all__ = ["MAX_ID_LENGTH", "Entry", "Rules"]
+
+
+#: longest accepted ``sub``, ``jti`` and ``sid`` (profile E8: strings only, bounded length)
+MAX_ID_LENGTH = 256
+
+#: header members that are never honoured. crit: RFC 7515 sec. 4.1.11 (we understand no
+#: extension); b64: RFC 7797 sec. 7 (JWTs must not use it); zip/enc: JWE (RFC 8725 sec. 3.3);
+#: jku/x5u/jwk/x5c: key material named by the token (RFC 8725 sec. 3.10); cty: nested JWTs
+#: (RFC 7519 sec. 5.2) are never processed.
+_FORBIDDEN_HEADER = frozenset({"crit", "b64", "zip", "enc", "jku", "x5u", "jwk", "x5c", "cty"})
+
+
+#: a cached, verified token: (principal, start, end, typ, revocation kwargs or None).
+#: Reject when ``now < start`` (nbf/iat minus leeway; exp - max_lifetime without iat) or
+#: ``now >= end`` (exp + leeway: RFC 7519 sec. 4.1.4 "on or after" is expired).
+Entry = tuple[Principal, float, float, str, "dict[str, Any] | None"]
+
+
+def _bad_date(name: str) -> InvalidClaim:
+    return InvalidClaim("NumericDate must be a finite number", claim=name)
+
+
+def _bad_id(name: str) -> InvalidClaim:
+    return InvalidClaim("must be a non-empty string of at most 256 characters", claim=name)
+
+
+def _bad_roles(name: str) -> InvalidClaim:
+    return InvalidClaim("must be a string or an array of strings", claim=name)
+
+
+class Rules:
+    """A policy compiled into frozensets and precomputed bounds."""
+
+    __slots__ = (
+        "audiences",
+        "issuers",
+        "leeway",
+        "max_lifetime",
+        "name_claim",
+        "required",
+        "required_set",
+        "role_claim",
+        "typ_exact",
+        "typ_normal",
+    )
+
+    def __init__(self, policy: ValidationPolicy) -> None:
+        self.issuers = frozenset(policy.issuers)
+        self.audiences = frozenset(policy.audiences)
+        self.leeway = float(policy.leeway)
+        self.max_lifetime = float(policy.max_lifetime)
+        required = ["iss", "aud"]
+        required += [c for c in policy.required_claims if c not in required]
+        self.required = tuple(required)
+        self.required_set = frozenset(required)
+        self.typ_normal = frozenset(normalize_media_type(t) for t in policy.token_types)
+        self.typ_exact = frozenset(policy.token_types) | self.typ_normal
+        self.name_claim = policy.name_claim
+        self.role_claim = policy.role_claim
+
+    def typ_ok(self, typ: str) -> bool:
+        """``typ`` compared as a media type (RFC 7515 sec. 4.1.9, RFC 6838 sec. 4.2)."""
+        return typ in self.typ_exact or normalize_media_type(typ) in self.typ_normal
+
+    def entry(self, header: dict[str, Any], claims: dict[str, Any], revocation: bool) -> Entry:
+        """Check everything that does not depend on the clock; return the cache entry.
+
+        ``header`` and ``claims`` must be fresh dicts owned by the caller: the principal
+        keeps them.
+        """
+        typ = header.get("typ")
+        if type(typ) is not str or not (typ in self.typ_exact or self.typ_ok(typ)):
+            raise InvalidTokenType()
+        if not _FORBIDDEN_HEADER.isdisjoint(header):
+            raise UnsupportedHeader()
+        if type(claims) is not dict:
+            raise InvalidClaim("claims must be a JSON object")
+        if not claims.keys() >= self.required_set:
+            missing = next(name for name in self.required if name not in claims)
+            raise MissingClaim(claim=missing)
+        issuer = claims["iss"]
+        if type(issuer) is not str or issuer not in self.issuers:
+            raise InvalidIssuer(claim="iss")
+        aud = claims["aud"]
+        if type(aud) is not str or aud not in self.audiences:
+            self._check_audience(aud)
+        get = claims.get
+        # NumericDates are finite JSON numbers, never bools or strings (RFC 7519 sec. 2;
+        # profile E2/E3: True is an int in Python, so compare exact types).
+        exp = claims["exp"]
+        kind = type(exp)
+        if kind is not int and (kind is not float or not isfinite(exp)):
+            raise _bad_date("exp")
+        leeway = self.leeway
+        iat = get("iat")
+        if iat is not None:
+            kind = type(iat)
+            if kind is not int and (kind is not float or not isfinite(iat)):
+                raise _bad_date("iat")
+            if exp - iat > self.max_lifetime:
+                raise LifetimeTooLong(claim="exp")
+            start = iat - leeway
+        elif "iat" in claims:
+            raise _bad_date("iat")
+        else:
+            start = exp - self.max_lifetime
+        nbf = get("nbf")
+        if nbf is not None:
+            kind = type(nbf)
+            if kind is not int and (kind is not float or not isfinite(nbf)):
+                raise _bad_date("nbf")
+            if nbf - leeway > start:
+                start = nbf - leeway
+        elif "nbf" in claims:
+            raise _bad_date("nbf")
+        # Identifiers: non-empty, bounded strings (profile E8).
+        sub = get("sub")
+        if (sub is not None or "sub" in claims) and (
+            type(sub) is not str or not 0 < len(sub) <= MAX_ID_LENGTH
+        ):
+            raise _bad_id("sub")
+        jti = get("jti")
+        if (jti is not None or "jti" in claims) and (
+            type(jti) is not str or not 0 < len(jti) <= MAX_ID_LENGTH
+        ):
+            raise _bad_id("jti")
+        sid = get("sid")
+        if (sid is not None or "sid" in claims) and (
+            type(sid) is not str or not 0 < len(sid) <= MAX_ID_LENGTH
+        ):
+            raise _bad_id("sid")
+        name = get(self.name_claim)
+        if name is not None and type(name) is not str:
+            raise InvalidClaim("must be a string", claim=self.name_claim)
+        raw_roles = get(self.role_claim)
+        if type(raw_roles) is list:
+            for role in raw_roles:
+                if type(role) is not str:
+                    raise _bad_roles(self.role_claim)
+            roles: tuple[str, ...] = tuple(raw_roles)
+        elif type(raw_roles) is str:
+            roles = (raw_roles,)
+        elif raw_roles is None and self.role_claim not in claims:
+            roles = ()
+        else:
+            raise _bad_roles(self.role_claim)
+        principal = Principal(claims, header, roles, self.name_claim)
+        if not revocation:
+            return principal, start, exp + leeway, typ, None
+        rev = {"issuer": issuer, "jti": jti, "sid": sid, "sub": sub, "iat": iat}
+        return principal, start, exp + leeway, typ, rev
+
+    def _check_audience(self, aud: Any) -> None:
+        # RFC 7519 sec. 4.1.3: a string or an array of strings; exact match (RFC 8725 3.9).
+        # jwt-go CVE-2020-26160: never coerce a list into a string or "" into a match.
+        if type(aud) is list and aud:
+            matched = False
+            for item in aud:
+                if type(item) is not str:
+                    raise InvalidAudience(claim="aud")
+                if item in self.audiences:
+                    matched = True
+            if matched:
+                return
+        raise InvalidAudience(claim="aud")
+
+    def time_error(self, entry: Entry, now: float) -> InvalidClaim:
+        """The precise error for a token outside ``[start, end)`` at ``now``."""
+        if now >= entry[2]:
+            return ExpiredToken(claim="exp")
+        claims = entry[0].claims
+        nbf, iat = claims.get("nbf"), claims.get("iat")
+        if nbf is not None and now < nbf - self.leeway:
+            return TokenNotYetValid(claim="nbf")
+        if iat is not None and now < iat - self.leeway:
+            return IssuedInFuture(claim="iat")
+        return LifetimeTooLong(claim="exp")
