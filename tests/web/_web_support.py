@@ -97,9 +97,11 @@ def build_app(auth: Authenticator) -> FastAPI:
     async def me(p: Principal = Depends(auth.current_principal)) -> dict[str, Any]:
         return me_body(p)
 
-    @app.api_route("/items", methods=["POST", "PUT", "PATCH", "DELETE"])
     async def items(p: Principal = Depends(auth.current_principal)) -> dict[str, Any]:
         return {"created_by": p.subject}
+
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        app.add_api_route("/items", items, methods=[method], operation_id=f"items_{method}")
 
     @app.get("/maybe")
     async def maybe_me(p: Principal | None = Depends(auth.optional_principal)) -> dict[str, Any]:

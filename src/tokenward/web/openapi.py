@@ -32,13 +32,24 @@ class ErrorBody(BaseModel):
     error_description: str
 
 
+_ERROR_TEXT = {
+    401: "Missing, invalid or expired access token",
+    403: "Forbidden (insufficient_scope, csrf_failed)",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries documenting tokenward error statuses."""
-    text = {
-        401: "Missing, invalid or expired access token",
-        403: "Forbidden (insufficient_scope, csrf_failed)",
+    return {s: {"model": ErrorBody, "description": _ERROR_TEXT[s]} for s in statuses}
+
+
+def _inline_error(description: str) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+        "required": ["error", "error_description"],
     }
-    return {status: {"model": ErrorBody, "description": text[status]} for status in statuses}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +71,9 @@ class SecuritySchemes:
     def components(self) -> dict[str, dict[str, Any]]:
         """``components.securitySchemes`` entries."""
         schemes: dict[str, dict[str, Any]] = {
-            self.oauth2_name: self.oauth2_model().model_dump(by_alias=True, exclude_none=True),
+            self.oauth2_name: self.oauth2_model().model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            ),
             self.bearer_name: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
         }
         if self.access_cookie is not None:
@@ -102,3 +115,6 @@ class SecuritySchemes:
                     if requirement not in unique:
                         unique.append(requirement)
                 operation["security"] = unique
+                responses = operation.setdefault("responses", {})
+                for status, description in _ERROR_TEXT.items():
+                    responses.setdefault(str(status), _inline_error(description))

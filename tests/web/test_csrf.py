@@ -1,0 +1,71 @@
+"""CsrfProtector: signed, session-bound double-submit tokens (security profile 5.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokenward.errors import ConfigurationError, CSRFError
+from tokenward.web import CsrfProtector
+
+SECRET = b"s" * 32
+
+
+@pytest.fixture
+def protector() -> CsrfProtector:
+    return CsrfProtector(SECRET, allowed_origins=["https://app.example"])
+
+
+def test_issue_then_verify_for_the_same_session(protector: CsrfProtector) -> None:
+    token = protector.issue("sid-1")
+    assert len(token) == 64
+    protector.verify(token, "sid-1")  # no exception
+    assert protector.issue("sid-1") != token  # a fresh nonce each time
+
+
+@pytest.mark.parametrize("session_id", ["sid-2", "sid-1 ", "", None])
+def test_token_is_bound_to_its_session(protector: CsrfProtector, session_id: str | None) -> None:
+    with pytest.raises(CSRFError):
+        protector.verify(protector.issue("sid-1"), session_id)
+
+
+def test_other_secret_does_not_verify(protector: CsrfProtector) -> None:
+    other = CsrfProtector(b"t" * 32, allowed_origins=[])
+    with pytest.raises(CSRFError):
+        protector.verify(other.issue("sid-1"), "sid-1")
+
+
+@pytest.mark.parametrize("token", ["", "x", "=" * 64, "A" * 63, "A" * 65, "é" * 64, "A" * 64])
+def test_malformed_tokens_fail_cleanly(protector: CsrfProtector, token: str) -> None:
+    with pytest.raises(CSRFError):
+        protector.verify(token, "sid-1")
+
+
+@pytest.mark.parametrize("secret", [b"", b"x" * 31, "s" * 32])
+def test_short_or_text_secrets_are_refused(secret: object) -> None:
+    with pytest.raises(ConfigurationError):
+        CsrfProtector(secret, allowed_origins=[])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("origin", ["app.example", "https://app.example/path", "ftp://x", "null"])
+def test_allowed_origins_must_be_origins(origin: str) -> None:
+    with pytest.raises(ConfigurationError):
+        CsrfProtector(SECRET, allowed_origins=[origin])
+
+
+def _scope(*headers: tuple[bytes, bytes]) -> dict[str, object]:
+    return {"type": "http", "scheme": "https", "headers": list(headers)}
+
+
+def test_empty_allowed_origins_means_the_request_origin() -> None:
+    protector = CsrfProtector(SECRET, allowed_origins=[])
+    own = _scope((b"host", b"api.example"), (b"origin", b"https://api.example"))
+    evil = _scope((b"host", b"api.example"), (b"origin", b"https://evil.example"))
+    protector.check_origin(own)
+    with pytest.raises(CSRFError):
+        protector.check_origin(evil)
+
+
+def test_request_without_origin_headers_relies_on_the_token(protector: CsrfProtector) -> None:
+    protector.check_origin(_scope((b"host", b"api.example")))  # non-browser client
+    with pytest.raises(CSRFError):  # but a same-site browser request must name its origin
+        protector.check_origin(_scope((b"sec-fetch-site", b"same-site")))
