@@ -62,8 +62,9 @@ async def _wait_for_lock_wait(url: str, schema: str) -> None:
     raise AssertionError("the family revocation never waited for the rotation's lock")
 
 
-async def test_r3_revoke_family_while_rotation_in_flight(
-    make_store: StoreFactory, backend: str, request: pytest.FixtureRequest
+@pytest.mark.parametrize("scope", ["family", "user"])
+async def test_r3_revoke_while_rotation_in_flight(
+    make_store: StoreFactory, backend: str, request: pytest.FixtureRequest, scope: str
 ) -> None:
     paused, release = asyncio.Event(), asyncio.Event()
 
@@ -77,7 +78,11 @@ async def test_r3_revoke_family_while_rotation_in_flight(
     new = successor(old)
     rotation = asyncio.create_task(store.rotate(old.id, new, now=NOW + 60))
     await paused.wait()  # old consumed and new written, not yet committed
-    revocation = asyncio.create_task(store.revoke_family(old.family_id, now=NOW + 61, reason="x"))
+    if scope == "family":
+        revoke = store.revoke_family(old.family_id, now=NOW + 61, reason="reuse")
+    else:
+        revoke = store.revoke_user_families(old.user_id, now=NOW + 61, reason="logout_all")
+    revocation = asyncio.create_task(revoke)
     if backend == "postgres":
         url, schema = request.getfixturevalue("db_target")
         await _wait_for_lock_wait(url, schema)

@@ -113,6 +113,15 @@ class RefreshStore(Protocol):
         The old token is consumed only if it is unused, unrevoked and unexpired at ``now``
         (one conditional UPDATE: of N concurrent calls exactly one wins). ``new`` is stored
         only by the winner, in the same transaction.
+
+        Also refused: the family is revoked or past ``family_expires_at``, or
+        ``new.family_id`` differs from the old token's family. A rotation and a concurrent
+        ``revoke_family``/``revoke_user_families`` serialise: either the rotation fails or
+        its new token is revoked too (security profile sec. 4.2, R3).
+
+        ``RotateOutcome.old``: on success the record before the call; on failure the record
+        as stored after the failed attempt (``None`` if unknown), so ``old.used_at`` /
+        ``old.replaced_by`` tell reuse from revocation or expiry.
         """
         ...
 
@@ -121,7 +130,8 @@ class RefreshStore(Protocol):
         ...
 
     async def revoke_user_families(self, user_id: str, *, now: float, reason: str) -> list[str]:
-        """Revoke every family of a user; returns the family ids."""
+        """Revoke every family of a user; returns the ids of the families this call revoked
+        (families revoked earlier are not listed again)."""
         ...
 
     async def list_user_refresh(self, user_id: str) -> Sequence[RefreshRecord]: ...
@@ -139,7 +149,11 @@ class RevocationStore(Protocol):
     async def revoke_session(self, sid: str, *, expires_at: float) -> None: ...
 
     async def revoke_subject(self, sub: str, *, issued_before: float, expires_at: float) -> None:
-        """Reject every token of ``sub`` with ``iat < issued_before``."""
+        """Reject every token of ``sub`` with ``iat < issued_before`` (strictly less).
+
+        Re-revoking keeps the later ``issued_before`` and the later ``expires_at``; the same
+        "later expiry wins" rule holds for ``revoke_jti`` and ``revoke_session``.
+        """
         ...
 
     async def is_revoked(

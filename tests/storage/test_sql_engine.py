@@ -1,0 +1,104 @@
+"""Engine helpers: URL handling, SQLite pragmas, and unreachable databases."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tokenward.errors import ConfigurationError, StorageUnavailable
+from tokenward.storage.sql import SqlStore, create_engine, upgrade_database
+from tokenward.storage.sql.engine import normalise_url
+
+from .records import make_user
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:///x.db", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_urls_map_to_async_drivers(url: str, driver: str) -> None:
+    assert normalise_url(url).drivername == driver
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])
+def test_unsupported_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        normalise_url(url)
+
+
+@pytest.mark.parametrize("schema", ["a; DROP TABLE users", "1abc", "x" * 64, ""])
+def test_schema_must_be_a_plain_identifier(schema: str) -> None:
+    with pytest.raises(ConfigurationError):
+        create_engine("postgresql+asyncpg://u@127.0.0.1/db", schema=schema)
+
+
+def test_schema_is_refused_on_sqlite() -> None:
+    with pytest.raises(ConfigurationError):
+        create_engine("sqlite:///x.db", schema="tenant")
+
+
+async def test_sqlite_pragmas(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        async with engine.connect() as conn:
+            values = [
+                (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+    finally:
+        await engine.dispose()
+    assert values[0] == "wal"
+    assert values[1] == 1
+    assert values[2] >= 5000
+
+
+async def test_sqlite_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fk.db'}"
+    await upgrade_database(url)
+    engine = create_engine(url)
+    try:
+        with pytest.raises(sa.exc.IntegrityError):
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    "INSERT INTO refresh_tokens (id, family_id, user_id, digest, created_at,"
+                    " expires_at, family_expires_at) VALUES ('t', 'nofamily', 'u', x'00', 0, 1, 1)"
+                )
+    finally:
+        await engine.dispose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/test",
+        "sqlite+aiosqlite:////nonexistent-dir/tokenward.db",
+    ],
+    ids=["postgres-down", "sqlite-unopenable"],
+)
+async def test_unreachable_database_raises_storage_unavailable(url: str) -> None:
+    engine = create_engine(url)
+    store = SqlStore(engine)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await store.get_user("x")
+        with pytest.raises(StorageUnavailable):
+            await store.create_user(make_user())
+        with pytest.raises(StorageUnavailable):
+            await store.is_revoked(issuer="i", jti="j", sid=None, sub="s", iat=0.0)
+    finally:
+        await engine.dispose()
