@@ -93,6 +93,8 @@ class KeyManager:
         self._keyset = KeySet(())
         self._keyset_kids: tuple[str, ...] = ()
         self._background: set[asyncio.Task[object]] = set()
+        #: True when :meth:`load` found no active key and created the first two keys
+        self.created_on_load = False
 
     # --- views --- #
 
@@ -161,6 +163,7 @@ class KeyManager:
             active = self._new(KeyState.ACTIVE, now)
             next_key = self._new(KeyState.NEXT, now)
             if await self.store.initialize(active, next_key):
+                self.created_on_load = True
                 _log.info("signing_keys_created", extra={"kid": active.kid, "next": next_key.kid})
             keys = await self.store.list_keys()
         self._apply(keys, source="load")

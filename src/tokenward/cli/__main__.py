@@ -1,0 +1,5 @@
+"""``python -m tokenward.cli``."""
+
+from tokenward.cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""``tokenward keys generate|list|rotate|retire|prune|jwks``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from tokenward.cli._common import Cli, ConfigOpt, DevOpt, JsonOpt, fmt_time
+from tokenward.keyring import KeyManager, KeyState, StoredKey
+
+__all__ = ["build_keys_app", "key_row"]
+
+_STATE_STYLE = {KeyState.ACTIVE: "bold green", KeyState.NEXT: "cyan", KeyState.RETIRED: "yellow"}
+
+
+def key_row(key: StoredKey) -> dict[str, Any]:
+    """The JSON shape of one key in ``keys list --json``."""
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state.value,
+        "created_at": key.created_at,
+        "activated_at": key.activated_at,
+        "retired_at": key.retired_at,
+        "retire_after": key.retire_after,
+    }
+
+
+def _show(cli: Cli, manager: KeyManager, title: str) -> None:
+    rows = [key_row(k) for k in manager.keys]
+
+    def human() -> None:
+        cli.table(
+            title,
+            ["kid", "alg", "state", "created", "retire-after"],
+            [
+                [
+                    r["kid"],
+                    r["alg"],
+                    f"[{_STATE_STYLE[KeyState(r['state'])]}]{r['state']}[/]",
+                    fmt_time(r["created_at"]),
+                    fmt_time(r["retire_after"]),
+                ]
+                for r in rows
+            ],
+        )
+
+    cli.emit({"keys": rows}, human)
+
+
+def build_keys_app() -> typer.Typer:
+    app = typer.Typer(help="Signing keys: list, rotate, retire, publish.", no_args_is_help=True)
+
+    @app.command("list")
+    def list_(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
+        """List signing keys: kid, alg, state, created, retire-after."""
+        cli = Cli(config=config, dev=dev, json=json)
+
+        async def body() -> None:
+            async with cli.keys() as manager:
+                _show(cli, manager, "signing keys")
+
+        cli.run(body())
+
+    @app.command()
+    def generate(
+        alg: Annotated[
+            str | None, typer.Option(help="algorithm of the new key (default: token.algorithm)")
+        ] = None,
+        config: ConfigOpt = None,
+        dev: DevOpt = False,
+        json: JsonOpt = False,
+    ) -> None:
+        """Create the first keys if the store is empty, else add a new `next` key."""
+        cli = Cli(config=config, dev=dev, json=json)
+
+        async def body() -> None:
+            async with cli.keys() as manager:
+                # load() (inside cli.keys) already created active + next on an empty store
+                fresh = manager.created_on_load and alg is None
+                added = None if fresh else await manager.generate(alg=alg)
+                cli.emit(
+                    {"added": None if added is None else key_row(added)}
+                    | {"keys": [key_row(k) for k in manager.keys]},
+                    lambda: _show(cli, manager, "signing keys"),
+                )
+
+        cli.run(body())
+
+    @app.command()
+    def rotate(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
+        """Promote `next` to active, retire the active key, publish a new `next` key.
+
+        Running instances pick the change up at their next poll (keys.poll_seconds) or at
+        once on SIGHUP.
+        """
+        cli = Cli(config=config, dev=dev, json=json)
+
+        async def body() -> None:
+            async with cli.keys() as manager:
+                previous = manager.active.kid
+                active, nxt = await manager.rotate()
+                cli.emit(
+                    {"active": active.kid, "next": nxt.kid, "retired": previous}
+                    | {"keys": [key_row(k) for k in manager.keys]},
+                    lambda: _show(cli, manager, f"rotated: {active.kid} is now active"),
+                )
+
+        cli.run(body())
+
+    @app.command()
+    def retire(
+        kid: Annotated[str, typer.Argument(help="kid of a next or retired key")],
+        config: ConfigOpt = None,
+        dev: DevOpt = False,
+        json: JsonOpt = False,
+    ) -> None:
+        """Withdraw a `next` key, or expire a retired key now (then `keys prune`)."""
+        cli = Cli(config=config, dev=dev, json=json)
+
+        async def body() -> None:
+            async with cli.keys() as manager:
+                record = await manager.retire(kid)
+                cli.emit(key_row(record), lambda: _show(cli, manager, f"retired {kid}"))
+
+        cli.run(body())
+
+    @app.command()
+    def prune(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
+        """Remove retired keys whose retire-after time has passed."""
+        cli = Cli(config=config, dev=dev, json=json)
+
+        async def body() -> None:
+            async with cli.keys() as manager:
+                removed = await manager.prune()
+                cli.emit({"removed": removed}, lambda: cli.out.print(f"removed {len(removed)}"))
+
+        cli.run(body())
+
+    @app.command()
+    def jwks(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
+        """Print the public JWKS (what /.well-known/jwks.json serves). Always JSON."""
+        cli = Cli(config=config, dev=dev, json=True)
+
+        async def body() -> None:
+            async with cli.keys() as manager:
+                cli.emit(manager.current_keys().to_jwks())
+
+        cli.run(body())
+
+    return app
