@@ -304,5 +304,11 @@ class Key:
         kind = "private" if self.is_private else "public"
         return f"<Key kid={self.kid!r} alg={self.alg} {kind}>"
 
+    def __copy__(self) -> Key:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Key:
+        return self
+
     def __reduce__(self) -> NoReturn:
         raise TypeError("Key objects are not picklable; export with to_jwk(private=True)")
