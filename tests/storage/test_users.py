@@ -9,7 +9,7 @@ import pytest
 
 from tokenward.errors import UserExists, UserNotFound
 
-from .records import make_user
+from .records import NOW, make_refresh, make_user
 
 
 async def test_create_and_get_round_trips_every_field(store: Any) -> None:
@@ -82,3 +82,13 @@ async def test_returned_claims_are_detached(store: Any) -> None:
     got = await store.get_user(user.id)
     got.claims["tenant"] = "mallory"
     assert (await store.get_user(user.id)).claims["tenant"] == "contoso"
+
+
+@pytest.mark.parametrize("hostile", ["a\x00b", "\ud800", "é" * 300])
+async def test_hostile_lookups_find_nothing_and_raise_nothing(store: Any, hostile: str) -> None:
+    # usernames come straight from a login form; refresh selectors from a request body
+    assert await store.get_user_by_username(hostile) is None
+    assert await store.get_user(hostile) is None
+    assert await store.get_refresh(hostile) is None
+    assert not (await store.rotate(hostile, make_refresh(), now=NOW)).rotated
+    assert not await store.is_revoked(issuer=hostile, jti=hostile, sid=hostile, sub=hostile, iat=0)

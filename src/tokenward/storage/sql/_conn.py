@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tokenward.errors import StorageUnavailable
 from tokenward.storage.sql.engine import IMMEDIATE, is_sqlite
 
-__all__ = ["SqlBase", "greatest", "unavailable_on_error"]
+__all__ = ["SqlBase", "greatest", "storable", "unavailable_on_error"]
 
 #: errors meaning "the database cannot be reached or used right now"
 _UNAVAILABLE = (
@@ -36,6 +36,25 @@ async def unavailable_on_error() -> AsyncIterator[None]:
         if exc.connection_invalidated:
             raise StorageUnavailable() from exc
         raise
+
+
+def storable(*values: str | None) -> bool:
+    """False for strings no database text column can hold (NUL, lone surrogates).
+
+    Such values can come from attacker-controlled input (a login form, a token claim); they
+    cannot be stored, so a look-up for them finds nothing and must not reach the driver,
+    which would raise a driver error instead of a ``TokenwardError``.
+    """
+    for value in values:
+        if value is None:
+            continue
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def greatest(a: Any, b: Any) -> sa.ColumnElement[Any]:

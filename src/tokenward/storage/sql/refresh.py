@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokenward.storage.base import RefreshRecord, RotateHook, RotateOutcome
-from tokenward.storage.sql._conn import SqlBase
+from tokenward.storage.sql._conn import SqlBase, storable
 from tokenward.storage.sql.models import refresh_families as fams
 from tokenward.storage.sql.models import refresh_tokens as toks
 
@@ -59,6 +59,8 @@ class SqlRefreshStore(SqlBase):
             await conn.execute(token.add_cte(family.cte("fam")))
 
     async def get_refresh(self, token_id: str) -> RefreshRecord | None:
+        if not storable(token_id):
+            return None
         async with self._single() as conn:
             row = (await conn.execute(sa.select(toks).where(toks.c.id == token_id))).first()
         return None if row is None else _from_row(row)
@@ -70,6 +72,8 @@ class SqlRefreshStore(SqlBase):
         stored now (``None`` if unknown), so callers can tell reuse (``used_at`` set) from
         revocation or expiry.
         """
+        if not storable(old_id):
+            return RotateOutcome(rotated=False, old=None)
         if self._sqlite:
             rotated_old = await self._rotate_sqlite(old_id, new, now=now)
         else:

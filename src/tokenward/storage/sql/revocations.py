@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from tokenward.errors import InvalidRequest
 from tokenward.storage.base import RevocationDump
-from tokenward.storage.sql._conn import SqlBase, greatest
+from tokenward.storage.sql._conn import SqlBase, greatest, storable
 from tokenward.storage.sql.models import revoked_jtis, revoked_sessions, revoked_subjects
 
 __all__ = ["SqlRevocationStore"]
@@ -19,6 +20,7 @@ class SqlRevocationStore(SqlBase):
     """
 
     async def revoke_jti(self, issuer: str, jti: str, *, expires_at: float) -> None:
+        _check_storable(issuer, jti)
         stmt = self._insert(revoked_jtis).values(issuer=issuer, jti=jti, expires_at=expires_at)
         stmt = stmt.on_conflict_do_update(
             index_elements=[revoked_jtis.c.issuer, revoked_jtis.c.jti],
@@ -28,6 +30,7 @@ class SqlRevocationStore(SqlBase):
             await conn.execute(stmt)
 
     async def revoke_session(self, sid: str, *, expires_at: float) -> None:
+        _check_storable(sid)
         stmt = self._insert(revoked_sessions).values(sid=sid, expires_at=expires_at)
         stmt = stmt.on_conflict_do_update(
             index_elements=[revoked_sessions.c.sid],
@@ -38,6 +41,7 @@ class SqlRevocationStore(SqlBase):
 
     async def revoke_subject(self, sub: str, *, issued_before: float, expires_at: float) -> None:
         """Reject tokens of ``sub`` with ``iat < issued_before``; a later cut-off wins."""
+        _check_storable(sub)
         t = revoked_subjects
         stmt = self._insert(t).values(sub=sub, issued_before=issued_before, expires_at=expires_at)
         stmt = stmt.on_conflict_do_update(
@@ -54,13 +58,19 @@ class SqlRevocationStore(SqlBase):
         self, *, issuer: str, jti: str, sid: str | None, sub: str, iat: float
     ) -> bool:
         """One statement: ``SELECT EXISTS(jti) OR EXISTS(sid) OR EXISTS(sub cut-off)``."""
-        checks: list[sa.ColumnElement[bool]] = [
-            sa.exists().where(revoked_jtis.c.issuer == issuer, revoked_jtis.c.jti == jti),
-            sa.exists().where(
-                revoked_subjects.c.sub == sub, revoked_subjects.c.issued_before > iat
-            ),
-        ]
-        if sid is not None:
+        # an identity no text column can hold was never revoked: leave its term out
+        checks: list[sa.ColumnElement[bool]] = [sa.false()]
+        if storable(issuer, jti):
+            checks.append(
+                sa.exists().where(revoked_jtis.c.issuer == issuer, revoked_jtis.c.jti == jti)
+            )
+        if storable(sub):
+            checks.append(
+                sa.exists().where(
+                    revoked_subjects.c.sub == sub, revoked_subjects.c.issued_before > iat
+                )
+            )
+        if sid is not None and storable(sid):
             checks.append(sa.exists().where(revoked_sessions.c.sid == sid))
         async with self._single() as conn:
             value = (await conn.execute(sa.select(sa.or_(*checks)))).scalar_one()
@@ -93,3 +103,8 @@ class SqlRevocationStore(SqlBase):
                 sessions=tuple((r[0], r[1]) for r in sids),
                 subjects=tuple((r[0], r[1], r[2]) for r in subs),
             )
+
+
+def _check_storable(*values: str) -> None:
+    if not storable(*values):
+        raise InvalidRequest("identity contains characters that cannot be stored")

@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tokenward.errors import UserExists, UserNotFound
+from tokenward.errors import InvalidRequest, UserExists, UserNotFound
 from tokenward.storage.base import UserRecord
-from tokenward.storage.sql._conn import SqlBase
+from tokenward.storage.sql._conn import SqlBase, storable
 from tokenward.storage.sql.models import users
 
 __all__ = ["SqlUserStore"]
@@ -20,6 +20,7 @@ class SqlUserStore(SqlBase):
 
     async def create_user(self, user: UserRecord) -> None:
         """Insert; raises ``UserExists`` when ``username_key`` (or the id) is taken."""
+        _check_storable(user)
         try:
             async with self._single() as conn:
                 await conn.execute(users.insert().values(**_user_values(user)))
@@ -27,9 +28,13 @@ class SqlUserStore(SqlBase):
             raise UserExists() from exc
 
     async def get_user(self, user_id: str) -> UserRecord | None:
+        if not storable(user_id):
+            return None
         return await self._get_one(users.c.id == user_id)
 
     async def get_user_by_username(self, username_key: str) -> UserRecord | None:
+        if not storable(username_key):
+            return None
         return await self._get_one(users.c.username_key == username_key)
 
     async def _get_one(self, where: sa.ColumnElement[bool]) -> UserRecord | None:
@@ -39,6 +44,7 @@ class SqlUserStore(SqlBase):
 
     async def update_user(self, user: UserRecord) -> None:
         """Replace the record with the same id; ``UserNotFound`` / ``UserExists``."""
+        _check_storable(user)
         values = _user_values(user)
         del values["id"]
         try:
@@ -55,6 +61,11 @@ class SqlUserStore(SqlBase):
         async with self._single() as conn:
             rows = await conn.execute(sa.select(users).order_by(users.c.created_at, users.c.id))
         return [_user_from_row(r) for r in rows]
+
+
+def _check_storable(user: UserRecord) -> None:
+    if not storable(user.id, user.username, user.username_key, user.password_hash, *user.roles):
+        raise InvalidRequest("user fields contain characters that cannot be stored")
 
 
 def _user_values(user: UserRecord) -> dict[str, Any]:
