@@ -302,7 +302,8 @@ def _with_dev_defaults(settings: Settings) -> Settings:
     token = settings.token
     updates: dict[str, Any] = {}
     if not token.issuer:
-        updates["issuer"] = DEV_ISSUER
+        http = settings.http
+        updates["issuer"] = f"http://{http.host}:{http.port}" if http.port else DEV_ISSUER
     if not token.audiences:
         updates["audiences"] = (DEV_AUDIENCE,)
     if not updates:
