@@ -37,7 +37,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.errors import StorageError
@@ -130,16 +130,30 @@ class LoginThrottle:
 
     @classmethod
     def redis(
-        cls, url: str, *, key_prefix: str, config: ThrottleConfig | None = None
+        cls,
+        url: str,
+        *,
+        key_prefix: str,
+        config: ThrottleConfig | None = None,
+        connection_pool: Any = None,
     ) -> LoginThrottle:
         """Counters shared through Redis.
 
         :param url: ``redis://``, ``rediss://`` or ``async+redis://`` URL
         :param key_prefix: namespace of every key this throttle writes
+        :param connection_pool: optional ``redis.asyncio.ConnectionPool`` to share with the
+            application's client (whoever owns the pool closes it)
         """
         uri = url if url.startswith("async+") else f"async+{url}"
+        options: dict[str, Any] = {}
+        if connection_pool is not None:
+            options["connection_pool"] = connection_pool
         storage = RedisStorage(
-            uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True
+            uri,
+            implementation="redispy",
+            key_prefix=key_prefix,
+            wrap_exceptions=True,
+            **options,
         )
         return cls(storage, config=config)
 
