@@ -122,6 +122,7 @@ def world(
         config: SessionConfig | None = None,
         throttle: LoginThrottle | None = None,
         hasher_: PasswordHasher | None = None,
+        validator_: TokenValidator | None = None,
     ) -> AuthService:
         target = store if store_ is None else store_
         service = AuthService(
@@ -133,7 +134,7 @@ def world(
             hasher=hasher if hasher_ is None else hasher_,
             config=SessionConfig() if config is None else config,
             clock=clock,
-            validator=validator,
+            validator=validator if validator_ is None else validator_,
         )
         return service
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tokenward.errors import InvalidCredentials, InvalidGrant, RevokedToken
+from tokenward.errors import InvalidCredentials, InvalidGrant, RevokedToken, StorageUnavailable
 from tokenward.sessions.config import TokenPair
 from tokenward.sessions.revocation import StoreRevocationCheck, SyncStoreRevocationCheck
 from tokenward.sessions.service import AuthService
@@ -221,3 +221,21 @@ async def test_sync_validator_sees_revocation_on_memory(
     await service.logout(refresh_token=pair.refresh_token)
     with pytest.raises(RevokedToken):
         validator.validate(pair.access.token)
+
+
+class _DownRevocations:
+    async def is_revoked(self, **_: Any) -> bool:
+        raise StorageUnavailable("down")
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+async def test_rfc7009_storage_outage_is_not_swallowed(world: World, alice: Any) -> None:
+    """An access token cannot be checked while storage is down: say so (503), never
+    pretend it was revoked."""
+    down = TokenValidator(
+        world.key.public(), world.validator.policy, clock=world.clock, revocation=_DownRevocations()
+    )
+    service = world.make_service(validator_=down)
+    pair = await service.login("alice", PASSWORD)
+    with pytest.raises(StorageUnavailable):
+        await service.revoke_token(pair.access.token)

@@ -127,3 +127,19 @@ async def test_redis_keys_live_under_prefix_and_hide_usernames(
         assert await client.keys(f"{unique_prefix}*") == []
     finally:
         await client.aclose()
+
+
+async def test_redis_throttle_can_share_an_application_pool(
+    redis_url: str, unique_prefix: str
+) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    limiter = LoginThrottle.redis(
+        redis_url, key_prefix=unique_prefix, connection_pool=client.connection_pool
+    )
+    try:
+        await limiter.record_failure("alice", None)
+        assert await limiter.failures("alice", None) == {"account": 1}
+        assert await client.keys(f"{unique_prefix}*")
+        await limiter.reset()
+    finally:
+        await client.aclose()

@@ -32,8 +32,8 @@ from tokenward.clock import Clock, SystemClock
 from tokenward.errors import (
     InvalidCredentials,
     InvalidGrant,
+    InvalidToken,
     Throttled,
-    TokenwardError,
 )
 from tokenward.observability import security_event
 from tokenward.sessions._accounts import AccountAdmin
@@ -362,8 +362,8 @@ class AuthService(AccountAdmin):
             return
         try:
             principal = await self._validator.avalidate(token)
-        except TokenwardError:
-            return
+        except InvalidToken:
+            return  # invalid, expired or already revoked; storage errors still propagate
         await self._revoke_principal(principal)
 
     async def refresh_info(self, refresh_token: str) -> RefreshRecord | None:
