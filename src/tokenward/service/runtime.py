@@ -99,10 +99,11 @@ async def _prepare_database(settings: Settings, url: str) -> None:
     """Dev: migrate automatically. Otherwise refuse to start on an unmigrated database."""
     from tokenward.storage.sql import database_is_current, upgrade_database
 
+    schema = settings.database.pg_schema
     if settings.service.dev:
-        await upgrade_database(url)
+        await upgrade_database(url, schema=schema)
         return
-    if not await database_is_current(url):
+    if not await database_is_current(url, schema=schema):
         raise ConfigurationError(
             f"database {_redacted_url(url)} has no (or outdated) migrations applied; "
             "run `tokenward db upgrade` first"
@@ -202,7 +203,7 @@ async def open_runtime(
     if settings.database.url is None:
         settings.service.data_dir.mkdir(parents=True, exist_ok=True)
     await _prepare_database(settings, url)
-    engine = create_engine(url)
+    engine = create_engine(url, schema=settings.database.pg_schema)
     redis_client: Any = None
     try:
         store = SqlStore(engine)
@@ -258,5 +259,21 @@ async def open_runtime(
 
 
 async def _open_redis(settings: Settings, store: Any, clock: Clock) -> tuple[Any, Any]:
-    """The Redis revocation cache in front of the SQL store, and the client."""
-    raise ConfigurationError("redis support is not wired yet")
+    """The Redis revocation cache in front of the SQL store, and the client.
+
+    Writes go to SQL first, then Redis; reads fall back to SQL whenever Redis is down or not
+    loaded, so a Redis outage never turns a revoked token into an accepted one.
+    """
+    from tokenward.storage.redis import (
+        FallbackRevocationStore,
+        RedisRevocationStore,
+        create_redis,
+    )
+
+    url = settings.redis.url
+    assert url is not None
+    client = create_redis(url)
+    cache = RedisRevocationStore(client, key_prefix=f"{settings.redis.key_prefix}rev", clock=clock)
+    revocations = FallbackRevocationStore(cache, store, clock=clock)
+    await revocations.rebuild()  # best effort; SQL answers until it succeeds
+    return revocations, client

@@ -104,6 +104,9 @@ class DatabaseSettings(_Section):
         None,
         description="SQLAlchemy async URL; default: SQLite file `tokenward.db` in the data dir",
     )
+    pg_schema: str | None = Field(
+        None, description="PostgreSQL schema for every table (search_path); unset = default"
+    )
 
 
 class RedisSettings(_Section):
@@ -273,13 +276,13 @@ def load_settings(
     init: dict[str, Any] = dict(overrides or {})
     if dev:
         init = _deep_merge(init, {"service": {"dev": True}})
-    sources: list[PydanticBaseSettingsSource] = [
-        InitSettingsSource(Settings, init_kwargs=init),
-        EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__"),
-    ]
-    if toml_path is not None:
-        sources.append(TomlConfigSettingsSource(Settings, toml_file=toml_path))
     try:
+        sources: list[PydanticBaseSettingsSource] = [
+            InitSettingsSource(Settings, init_kwargs=init),
+            EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__"),
+        ]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(Settings, toml_file=toml_path))
         settings = Settings(_build_sources=(tuple(sources), init))
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc)) from None

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from tokenward.errors import InvalidToken, TokenwardError
+from tokenward.errors import InvalidRequest, InvalidToken, TokenwardError
 from tokenward.service.deps import ServiceAuth, get_runtime
 from tokenward.service.routers.auth import read_form
 from tokenward.service.runtime import Runtime
@@ -92,6 +92,9 @@ def build_oauth_router(auth: ServiceAuth) -> APIRouter:
     async def revoke(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
         form = await read_form(request)
         token = _token_param(form)
+        if token is None:
+            # RFC 7009 sec. 2.2.1: a request without the token parameter is malformed.
+            raise InvalidRequest("missing parameter token")
         if token:
             try:
                 await runtime.auth.revoke_token(token)
@@ -100,7 +103,7 @@ def build_oauth_router(auth: ServiceAuth) -> APIRouter:
             except TokenwardError as exc:
                 if exc.code != "invalid_grant":
                     raise
-        # RFC 7009 sec. 2.2: 200 whether or not the token was valid or known.
+        # RFC 7009 sec. 2.2: 200 whether or not the token was valid, known or expired.
         return Response(status_code=200, headers=_NO_STORE)
 
     @router.post(
