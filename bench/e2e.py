@@ -1,0 +1,475 @@
+"""End-to-end benchmark: what protecting a FastAPI route costs, under real HTTP load.
+
+Each variant is the same ``GET /me`` returning a small JSON object, served by its own
+uvicorn process (1 worker, uvloop + httptools, access log off, pinned to CPU 0 when the
+machine has two or more CPUs) and loaded by ``wrk -t1 -c32`` pinned to CPU 1 (or, when wrk
+is missing, by a bounded httpx async load generator; its figures are lower and marked).
+Variants are run in interleaved, shuffled rounds; the median requests/s and p99 are kept.
+
+Variants:
+  unprotected            no authentication
+  tokenward HS256/RS256  ``Authenticator.protected_router()`` (route class, no dependency)
+  tokenward Depends      ``Depends(auth.current_principal)`` (the convenience API), HS256
+  PyJWT (FastAPI docs)   OAuth2PasswordBearer + async ``get_current_user`` + user lookup
+  AuthX                  ``Depends(auth.access_token_required)``, HS256
+
+Before loading, a gate checks that every protected variant answers 200 to its token and
+401 to a tampered one.
+
+    python bench/e2e.py            # full run (3 rounds x 8 s), writes the "e2e" section
+    python bench/e2e.py --quick    # 1 round x 2 s, prints only
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+ISSUER, AUDIENCE = "https://auth.example.com", "api://orders"
+HS_SECRET_HEX = "6b" * 32
+UNPROTECTED = "unprotected"
+TW_HS, TW_RS, TW_DEP = "tokenward HS256", "tokenward RS256", "tokenward Depends HS256"
+PYJWT, AUTHX = "PyJWT (FastAPI docs) HS256", "AuthX HS256"
+VARIANTS = (UNPROTECTED, TW_HS, TW_RS, TW_DEP, PYJWT, AUTHX)
+BODY = {"sub": "alice", "name": "Alice"}
+
+
+# --- the apps (built inside the server process) --- #
+
+
+def _tokenward_app(alg: str, depends: bool, env: dict[str, str]) -> Any:
+    from fastapi import Depends, FastAPI, Request
+
+    from tokenward.keys import Key
+    from tokenward.validation import Principal, ValidationPolicy
+    from tokenward.web import Authenticator, principal
+
+    if alg == "HS256":
+        key = Key.from_secret(bytes.fromhex(HS_SECRET_HEX), alg="HS256", kid="hs")
+    else:
+        key = Key.from_jwk(json.loads(env["TW_BENCH_RS_JWK"]))
+    policy = ValidationPolicy(issuers=ISSUER, audiences=AUDIENCE, algorithms=(alg,))
+    auth = Authenticator(key, policy)
+    app = FastAPI()
+    auth.install(app)
+    if depends:
+
+        @app.get("/me")
+        async def me_dep(p: Principal = Depends(auth.current_principal)) -> dict[str, Any]:
+            return {"sub": p.subject, "name": p.name}
+
+        return app
+    router = auth.protected_router()
+
+    @router.get("/me")
+    async def me(request: Request) -> dict[str, Any]:
+        p = principal(request)
+        return {"sub": p.subject, "name": p.name}
+
+    app.include_router(router)
+    return app
+
+
+def _pyjwt_docs_app() -> Any:
+    """The FastAPI docs' "OAuth2 with Password (and hashing), Bearer with JWT tokens"."""
+    from typing import Annotated
+
+    import jwt
+    from fastapi import Depends, FastAPI, HTTPException, status
+    from fastapi.security import OAuth2PasswordBearer
+    from jwt.exceptions import InvalidTokenError
+    from pydantic import BaseModel
+
+    secret = bytes.fromhex(HS_SECRET_HEX)
+    fake_users_db = {"alice": {"username": "alice", "full_name": "Alice", "disabled": False}}
+
+    class User(BaseModel):
+        username: str
+        full_name: str | None = None
+        disabled: bool | None = None
+
+    oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
+    app = FastAPI()
+
+    async def get_current_user(token: Annotated[str, Depends(oauth2_scheme)]) -> User:
+        credentials_exception = HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Could not validate credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        try:
+            payload = jwt.decode(
+                token, secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER
+            )
+            username = payload.get("sub")
+            if username is None:
+                raise credentials_exception
+        except InvalidTokenError:
+            raise credentials_exception from None
+        user = fake_users_db.get(username)
+        if user is None:
+            raise credentials_exception
+        return User(**user)
+
+    @app.get("/me")
+    async def me(current_user: Annotated[User, Depends(get_current_user)]) -> dict[str, Any]:
+        return {"sub": current_user.username, "name": current_user.full_name}
+
+    return app
+
+
+def _authx_config() -> Any:
+    from authx import AuthXConfig
+
+    return AuthXConfig(
+        JWT_ALGORITHM="HS256",
+        JWT_SECRET_KEY=HS_SECRET_HEX,
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_DECODE_AUDIENCE=AUDIENCE,
+        JWT_ENCODE_AUDIENCE=AUDIENCE,
+        JWT_DECODE_ISSUER=ISSUER,
+        JWT_ENCODE_ISSUER=ISSUER,
+    )
+
+
+def _authx_app() -> Any:
+    from authx import AuthX, TokenPayload
+    from fastapi import Depends, FastAPI
+
+    auth = AuthX(config=_authx_config())
+    app = FastAPI()
+    auth.handle_errors(app)
+
+    @app.get("/me")
+    async def me(payload: TokenPayload = Depends(auth.access_token_required)) -> dict[str, Any]:
+        return {"sub": payload.sub, "name": "Alice"}
+
+    return app
+
+
+def _unprotected_app() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me() -> dict[str, Any]:
+        return dict(BODY)
+
+    return app
+
+
+def build_app(variant: str, env: dict[str, str]) -> Any:
+    """The ASGI app of ``variant``."""
+    factories: dict[str, Callable[[], Any]] = {
+        UNPROTECTED: _unprotected_app,
+        TW_HS: lambda: _tokenward_app("HS256", False, env),
+        TW_RS: lambda: _tokenward_app("RS256", False, env),
+        TW_DEP: lambda: _tokenward_app("HS256", True, env),
+        PYJWT: _pyjwt_docs_app,
+        AUTHX: _authx_app,
+    }
+    return factories[variant]()
+
+
+def serve(variant: str, port: int) -> None:
+    """Child process entry point: run one variant under uvicorn."""
+    import uvicorn
+
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {0})
+    app = build_app(variant, dict(os.environ))
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+# --- tokens (made in the parent) --- #
+
+
+def make_tokens(rs_jwk_private: dict[str, Any]) -> dict[str, str]:
+    """One valid access token per variant (tokenward's from ``TokenIssuer``)."""
+    from authx import AuthX
+
+    from tokenward.keys import Key
+    from tokenward.tokens import TokenIssuer
+
+    hs = Key.from_secret(bytes.fromhex(HS_SECRET_HEX), alg="HS256", kid="hs")
+    rs = Key.from_jwk(rs_jwk_private)
+    common = {"issuer": ISSUER, "audience": AUDIENCE, "lifetime": 3600}
+    hs_token = TokenIssuer(hs, **common).issue("alice", name="Alice", roles=["User"]).token  # type: ignore[arg-type]
+    rs_token = TokenIssuer(rs, **common).issue("alice", name="Alice", roles=["User"]).token  # type: ignore[arg-type]
+    authx = AuthX(config=_authx_config())
+    return {
+        UNPROTECTED: hs_token,
+        TW_HS: hs_token,
+        TW_RS: rs_token,
+        TW_DEP: hs_token,
+        PYJWT: hs_token,
+        AUTHX: authx.create_access_token(uid="alice"),
+    }
+
+
+# --- servers and load --- #
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    variant: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/me"
+
+
+def start(variant: str, env: dict[str, str]) -> Server:
+    port = free_port()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", variant, "--port", str(port)]
+    process = subprocess.Popen(cmd, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{variant}: server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return Server(variant, port, process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{variant}: server did not start")
+
+
+def gate(server: Server, token: str) -> None:
+    """The variant must accept its token and, when protected, refuse a tampered one."""
+    good = httpx.get(server.url, headers={"Authorization": f"Bearer {token}"})
+    if good.status_code != 200:
+        raise RuntimeError(f"{server.variant}: valid token got {good.status_code}: {good.text}")
+    if server.variant != UNPROTECTED:
+        head, _, sig = token.rpartition(".")
+        bad = f"{head}.{'A' if sig[5] != 'A' else 'B'}{sig[:5]}{sig[6:]}"
+        refused = httpx.get(server.url, headers={"Authorization": f"Bearer {bad}"})
+        # AuthX answers a bad signature with 422; anything but a success is a refusal there.
+        expected = {401} if server.variant.startswith("tokenward") else {401, 403, 422}
+        if refused.status_code not in expected:
+            raise RuntimeError(f"{server.variant}: tampered token got {refused.status_code}")
+
+
+@dataclass
+class Sample:
+    rps: float
+    p99_ms: float
+    errors: int = 0
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def load_wrk(url: str, token: str, seconds: float, connections: int) -> Sample:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    cmd += ["-H", f"Authorization: Bearer {token}", url]
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return Sample(
+        rps, _ms(*p99.groups()) if p99 else float("nan"), int(errors.group(1)) if errors else 0
+    )
+
+
+def load_httpx(url: str, token: str, seconds: float, connections: int) -> Sample:
+    """Fallback load generator: ``connections`` concurrent keep-alive clients, bounded time."""
+
+    async def run() -> Sample:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(limits=limits, headers=headers) as client:
+            end = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                nonlocal errors
+                while (start := time.perf_counter()) < end:
+                    response = await client.get(url)
+                    latencies.append(time.perf_counter() - start)
+                    errors += response.status_code != 200
+
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            elapsed = time.perf_counter() - began
+        latencies.sort()
+        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+        return Sample(len(latencies) / elapsed, p99, errors)
+
+    return asyncio.run(run())
+
+
+@dataclass
+class Report:
+    tool: str
+    rounds: int
+    seconds: float
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+
+    def rps(self, variant: str) -> float:
+        return statistics.median(s.rps for s in self.samples[variant])
+
+    def p99(self, variant: str) -> float:
+        return statistics.median(s.p99_ms for s in self.samples[variant])
+
+
+def service_rows(load: Callable[[str, str, float, int], Sample], *, quick: bool) -> list[str]:
+    """Hook for the service's own throughput (``/auth/login`` with its Argon2id cost,
+    ``/auth/refresh`` and ``/me`` on SQLite): return extra Markdown lines for the section.
+
+    ``load(url, bearer_token, seconds, connections)`` runs the same load generator as the
+    variants above. Left to the service benchmark; returns nothing yet.
+    """
+    return []
+
+
+def run(variants: tuple[str, ...], *, rounds: int, seconds: float, connections: int) -> Report:
+    from tokenward.keys import Key
+
+    rs = Key.generate("RS256", kid="rs")
+    env = {**os.environ, "TW_BENCH_RS_JWK": json.dumps(rs.public().to_jwk())}
+    tokens = make_tokens(rs.to_jwk(private=True))
+    use_wrk = shutil.which("wrk") is not None
+    load = load_wrk if use_wrk else load_httpx
+    report = Report("wrk" if use_wrk else "httpx (fallback)", rounds, seconds)
+    servers = {variant: start(variant, env) for variant in variants}
+    try:
+        for variant, server in servers.items():
+            gate(server, tokens[variant])
+            load(server.url, tokens[variant], min(1.0, seconds), connections)  # warm-up
+        order = list(variants)
+        shuffler = random.Random(20261201)
+        for number in range(rounds):
+            shuffler.shuffle(order)
+            for variant in order:
+                sample = load(servers[variant].url, tokens[variant], seconds, connections)
+                if sample.errors:
+                    raise RuntimeError(f"{variant}: {sample.errors} non-2xx responses")
+                report.samples.setdefault(variant, []).append(sample)
+                print(
+                    f"round {number + 1}/{rounds} {variant:28} {sample.rps:9.0f} req/s "
+                    f"p99 {sample.p99_ms:6.2f} ms",
+                    file=sys.stderr,
+                )
+    finally:
+        for server in servers.values():
+            server.process.terminate()
+        for server in servers.values():
+            try:
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+    return report
+
+
+def render(report: Report, extra: list[str]) -> str:
+    import fastapi
+    import uvicorn
+
+    base = report.rps(UNPROTECTED) if UNPROTECTED in report.samples else float("nan")
+    lines = [
+        "## e2e",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; Python "
+        f"{platform.python_version()}, FastAPI {fastapi.__version__}, uvicorn "
+        f"{uvicorn.__version__} (1 worker, uvloop, httptools, no access log), "
+        f"{os.cpu_count()} CPUs; load: {report.tool}, 1 thread, 32 connections, "
+        f"{report.rounds} interleaved rounds x {report.seconds:g} s; medians.",
+        "",
+        "| GET /me protected by | req/s | vs unprotected | p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for variant in VARIANTS:
+        if variant in report.samples:
+            rps = report.rps(variant)
+            lines.append(
+                f"| {variant} | {rps:.0f} | {rps / base:.2f} | {report.p99(variant):.2f} |"
+            )
+    lines.append("")
+    for tw in (TW_HS, TW_RS):
+        if tw not in report.samples:
+            continue
+        checks = [(UNPROTECTED, 0.80), (PYJWT, 1.7), (AUTHX, 3.0)]
+        parts = []
+        for other, target in checks:
+            if other in report.samples:
+                ratio = report.rps(tw) / report.rps(other)
+                verdict = "met" if ratio >= target else "NOT met"
+                parts.append(f"{ratio:.2f}x {other} (target {target}x: {verdict})")
+        lines.append(f"- {tw}: " + "; ".join(parts))
+    return "\n".join(lines + extra) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 short round, writes nothing")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None, help="per load run (max 30)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
+    variants = tuple(v for v in VARIANTS if v in args.variants.split(","))
+    if UNPROTECTED not in variants:
+        parser.error("the unprotected baseline is required")
+    rounds = max(1, min(args.rounds or (1 if args.quick else 3), 10))
+    seconds = max(1.0, min(args.seconds or (2.0 if args.quick else 8.0), 30.0))
+    report = run(variants, rounds=rounds, seconds=seconds, connections=args.connections)
+    load = load_wrk if report.tool == "wrk" else load_httpx
+    text = render(report, service_rows(load, quick=args.quick))
+    print(text)
+    if not args.quick:
+        from core import write_section
+
+        write_section(args.output, text, name="e2e")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
