@@ -56,9 +56,6 @@ __all__ = ["AuthService", "OutcomeRecorder"]
 
 logger = logging.getLogger("tokenward.sessions")
 
-_MAX_ROLES = 64
-_MAX_ROLE_CHARS = 128
-
 
 class OutcomeRecorder(Protocol):
     """Receives login/refresh outcomes (``tokenward.observability.Metrics`` fits)."""
@@ -114,6 +111,7 @@ class AuthService(AccountAdmin):
 
     @property
     def config(self) -> SessionConfig:
+        """The session configuration (frozen)."""
         return self._config
 
     @property

@@ -159,6 +159,7 @@ class LoginThrottle:
 
     @property
     def config(self) -> ThrottleConfig:
+        """The policies in force (frozen)."""
         return self._config
 
     def _scopes(
