@@ -168,3 +168,13 @@ async def test_production_start_after_migration(
     async with open_runtime(settings) as runtime:
         assert runtime.keys.active_key.alg == "RS256"
         assert await runtime.store.list_users() == []  # no demo user outside dev
+
+
+def test_configuration_reference_lists_every_field() -> None:
+    """docs/service.md's table names every setting with its environment variable."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text("utf-8")
+    for section, info in Settings.model_fields.items():
+        model: Any = info.annotation
+        for name in model.model_fields:
+            env = f"TOKENWARD__{section.upper()}__{name.upper()}"
+            assert f"| `{section}.{name}` | `{env}` |" in docs, env

@@ -119,7 +119,10 @@ class RedisSettings(_Section):
 class CookieSettings(_Section):
     """Cookie mode (security profile sec. 5)."""
 
-    secure: bool = Field(True, description="set the Secure attribute (required outside --dev)")
+    secure: bool = Field(
+        True,
+        description="must stay true outside --dev; cookies always carry Secure (prefix rules)",
+    )
     access_name: str = Field("__Host-at", description="access token cookie name")
     refresh_name: str = Field(
         "__Secure-rt", description="refresh token cookie name (Path=/auth/refresh)"
