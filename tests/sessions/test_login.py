@@ -185,6 +185,11 @@ async def test_create_user_normalises_key_and_keeps_username(
         ({"claims": {"sub": "someone-else"}}, PASSWORD),
         ({"claims": {"sid": "x"}}, PASSWORD),
         ({"claims": {1: "x"}}, PASSWORD),
+        ({"claims": {"x": object()}}, PASSWORD),
+        ({"claims": {"x": float("nan")}}, PASSWORD),
+        ({"claims": {"x": "\ud800"}}, PASSWORD),
+        ({"claims": {"x": "y" * 3000}}, PASSWORD),
+        ({"roles": 5}, PASSWORD),
     ],
 )
 async def test_create_user_validates_input(

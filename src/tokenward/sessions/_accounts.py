@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import math
 import uuid
@@ -29,6 +30,8 @@ logger = logging.getLogger("tokenward.sessions")
 
 _MAX_ROLES = 64
 _MAX_ROLE_CHARS = 128
+#: custom claims, JSON-encoded; leaves room in an 8 KiB token (profile sec. 1 rule 1)
+_MAX_CLAIMS_BYTES = 2048
 
 
 class AccountAdmin:
@@ -107,7 +110,7 @@ class AccountAdmin:
         await self._users.update_user(dataclasses.replace(user, claims=_check_claims(claims)))
 
     async def logout_all(self, user_id: str) -> None:
-        """ "Log out everywhere": every family, session and access token of the user."""
+        """Log out everywhere: revoke every family, session and access token of the user."""
         now = self._clock.now()
         user = await self._get_user(user_id)
         await self._users.update_user(dataclasses.replace(user, tokens_valid_after=now))
@@ -134,8 +137,7 @@ class AccountAdmin:
 
     def _check_new_password(self, password: object) -> None:
         self._hasher.check_length(password)
-        assert isinstance(password, str)  # check_length raised otherwise
-        if len(password) < self._config.min_password_length:
+        if not isinstance(password, str) or len(password) < self._config.min_password_length:
             raise InvalidRequest(
                 f"password must have at least {self._config.min_password_length} characters"
             )
@@ -151,7 +153,10 @@ class AccountAdmin:
 def _check_roles(roles: Iterable[str]) -> tuple[str, ...]:
     if isinstance(roles, str):
         raise InvalidRequest("roles must be a collection of strings")
-    out = tuple(roles)
+    try:
+        out = tuple(roles)
+    except TypeError:
+        raise InvalidRequest("roles must be a collection of strings") from None
     if len(out) > _MAX_ROLES or not all(
         isinstance(r, str) and 0 < len(r) <= _MAX_ROLE_CHARS for r in out
     ):
@@ -167,4 +172,12 @@ def _check_claims(claims: Mapping[str, Any] | None) -> dict[str, Any]:
     clash = RESERVED_CLAIMS.intersection(claims)
     if clash:
         raise InvalidRequest(f"custom claims may not set {sorted(clash)}")
+    # Checked here, not at the next login: the issuer refuses non-JSON claims, and every
+    # claim travels in each access token, which validators cap at 8 KiB.
+    try:
+        encoded = json.dumps(dict(claims), allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError):  # UnicodeEncodeError (lone surrogate) is a ValueError
+        raise InvalidRequest("claims must be JSON (no NaN/Infinity, valid Unicode)") from None
+    if len(encoded) > _MAX_CLAIMS_BYTES:
+        raise InvalidRequest("claims too large")
     return dict(claims)
