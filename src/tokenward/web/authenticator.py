@@ -23,8 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -47,11 +46,12 @@ from tokenward.validation import (
     ValidationPolicy,
 )
 
+from ._request import SAFE_METHODS, SCOPE_KEY, principal, query_has_token, set_state
 from .csrf import CsrfProtector
 from .errors import TokenwardHTTPException, error_response, install_error_handlers
 from .errors import unauthorized_response as _unauthorized
 from .openapi import SecuritySchemes
-from .policies import AllOf, ClaimPolicy, Policy, RolePolicy
+from .policies import ClaimPolicy, Policy, RolePolicy, combine
 from .transports import BearerTransport, CookieTransport
 
 if TYPE_CHECKING:
@@ -63,42 +63,10 @@ if TYPE_CHECKING:
 
     from .guards import Guard
 
-__all__ = ["Authenticator", "FailureHook", "principal"]
-
-#: RFC 9110 sec. 9.2.1: methods that must not change state; everything else needs CSRF
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-#: where the route wrapper leaves the principal (also readable as ``request.state.principal``)
-SCOPE_KEY: Final = "tokenward.principal"
+__all__ = ["SAFE_METHODS", "SCOPE_KEY", "Authenticator", "FailureHook", "principal"]
 
 #: called with the request and the error for every refused request (metrics, audit)
 FailureHook = Callable[[Request, TokenwardError], None]
-
-
-def principal(request: Request) -> Principal:
-    """The principal a protected route (or dependency) authenticated for ``request``.
-
-    :raises LookupError: when the route is not protected by tokenward.
-    """
-    found = request.scope.get(SCOPE_KEY)
-    if found is None:
-        raise LookupError("this route is not protected by a tokenward Authenticator")
-    return found  # type: ignore[no-any-return]
-
-
-def _query_has_token(query: bytes) -> bool:
-    # Cheap pre-test, then a real parse so "?x=access_token" does not count.
-    if b"access_token" not in query:
-        return False
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    return any(name == "access_token" for name, _ in pairs)
-
-
-def _set_state(scope: Scope, found: Principal | None) -> None:
-    """``request.state.principal`` (Starlette keeps ``request.state`` in ``scope["state"]``)."""
-    state = scope.get("state")
-    if state is None:
-        scope["state"] = state = {}
-    state["principal"] = found
 
 
 def _needs_await(validator: TokenValidator) -> bool:
@@ -279,7 +247,7 @@ class Authenticator:
             error (``StorageUnavailable``, ``KeySetUnavailable``).
         """
         query = scope.get("query_string")
-        if query and _query_has_token(query):
+        if query and query_has_token(query):
             # RFC 6750 sec. 2.3/5.3: tokens in URLs leak; refused even beside a header.
             raise MalformedToken("access token in the query string")
         for transport in self._transports:
@@ -343,7 +311,7 @@ class Authenticator:
             raise self._refuse(request, exc) from None
         if found is None:
             if optional:
-                _set_state(scope, None)
+                set_state(scope, None)
                 return None
             self._record(request, None, None)
             raise TokenwardHTTPException(
@@ -352,7 +320,7 @@ class Authenticator:
         if check is not None and not check(found):
             raise self._refuse(request, AccessDenied(), found)
         scope[SCOPE_KEY] = found
-        _set_state(scope, found)
+        set_state(scope, found)
         return found
 
     def _refuse(
@@ -406,20 +374,10 @@ class Authenticator:
         claims: Iterable[str] = (),
     ) -> Policy | None:
         """The combined check for a named policy, roles (any of) and required claims."""
-        checks: list[Policy] = []
-        if policy is not None:
-            if policy not in self._policies:
-                raise ConfigurationError(f"unknown policy {policy!r}")
-            checks.append(self._policies[policy])
-        roles = tuple(roles)
-        if roles:
-            checks.append(RolePolicy(roles))
-        claims = tuple(claims)
-        if claims:
-            checks.append(ClaimPolicy(claims))
-        if not checks:
-            return None
-        return checks[0] if len(checks) == 1 else AllOf(tuple(checks))
+        if policy is not None and policy not in self._policies:
+            raise ConfigurationError(f"unknown policy {policy!r}")
+        named = None if policy is None else self._policies[policy]
+        return combine(named, roles=tuple(roles), claims=tuple(claims))
 
     def route_class(
         self,

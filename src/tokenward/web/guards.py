@@ -21,7 +21,7 @@ from starlette.responses import Response
 from tokenward.errors import AccessDenied
 from tokenward.validation import Principal
 
-from .authenticator import SCOPE_KEY
+from ._request import SCOPE_KEY
 from .errors import TokenwardHTTPException
 from .openapi import error_responses
 

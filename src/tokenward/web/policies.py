@@ -25,7 +25,7 @@ from tokenward.errors import ConfigurationError
 if TYPE_CHECKING:
     from tokenward.validation import Principal
 
-__all__ = ["AllOf", "ClaimPolicy", "Policy", "RolePolicy"]
+__all__ = ["AllOf", "ClaimPolicy", "Policy", "RolePolicy", "combine"]
 
 #: a predicate that decides whether a principal may proceed
 Policy: TypeAlias = "Callable[[Principal], bool]"
@@ -94,3 +94,17 @@ class AllOf:
 
     def __call__(self, principal: Principal) -> bool:
         return all(policy(principal) for policy in self.policies)
+
+
+def combine(
+    named: Policy | None, *, roles: tuple[str, ...] = (), claims: tuple[str, ...] = ()
+) -> Policy | None:
+    """One check out of a policy, roles (any of) and required claim names; None for none."""
+    checks: list[Policy] = [] if named is None else [named]
+    if roles:
+        checks.append(RolePolicy(roles))
+    if claims:
+        checks.append(ClaimPolicy(claims))
+    if not checks:
+        return None
+    return checks[0] if len(checks) == 1 else AllOf(tuple(checks))
