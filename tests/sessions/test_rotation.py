@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tokenward.errors import InvalidGrant, InvalidToken, RevokedToken
+from tokenward.errors import InvalidCredentials, InvalidGrant, InvalidToken, RevokedToken
 from tokenward.sessions.config import SessionConfig
 from tokenward.sessions.service import AuthService
 
@@ -201,3 +201,49 @@ async def test_logout_is_idempotent_and_ignores_garbage(service: AuthService, al
     await service.logout(refresh_token=pair.refresh_token)
     await service.logout(refresh_token="rt_garbage")
     await service.logout()
+
+
+class _Outcomes:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def login_outcome(self, outcome: str) -> None:
+        self.seen.append(("login", outcome))
+
+    def refresh_outcome(self, outcome: str) -> None:
+        self.seen.append(("refresh", outcome))
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+async def test_outcomes_are_reported_for_metrics(world: World, alice: Any) -> None:
+    from tokenward.observability import Metrics
+
+    sink = _Outcomes()
+    service = world.make_service()
+    service._outcomes = sink
+    r1 = await service.login("alice", PASSWORD)
+    with pytest.raises(InvalidCredentials):
+        await service.login("alice", "wrong password")
+    await service.refresh(r1.refresh_token)
+    for token in ("garbage", r1.refresh_token, r1.refresh_token):
+        with pytest.raises(InvalidGrant):
+            await service.refresh(token)
+    expiring = await service.login("alice", PASSWORD)
+    world.clock.advance(15 * DAY)
+    with pytest.raises(InvalidGrant):
+        await service.refresh(expiring.refresh_token)
+    assert sink.seen == [
+        ("login", "ok"),
+        ("login", "failed"),
+        ("refresh", "rotated"),
+        ("refresh", "invalid"),
+        ("refresh", "reuse_detected"),
+        ("refresh", "revoked"),
+        ("login", "ok"),
+        ("refresh", "expired"),
+    ]
+    # the service's Metrics fits the Protocol
+    metrics = Metrics()
+    service._outcomes = metrics
+    await service.login("alice", PASSWORD)
+    assert metrics.value("logins_total", {"outcome": "ok"}) == 1.0
