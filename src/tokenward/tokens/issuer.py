@@ -8,8 +8,7 @@ import secrets
 import time
 from base64 import urlsafe_b64encode
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tokenward.errors import ConfigurationError
 from tokenward.keys import Key
@@ -27,9 +26,8 @@ RESERVED_CLAIMS: frozenset[str] = frozenset(
 _MAX_ID_LENGTH = 256
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A freshly minted access token and the facts callers need about it."""
+class IssuedToken(NamedTuple):
+    """A freshly minted access token and the facts callers need about it (immutable)."""
 
     #: the compact JWS
     token: str

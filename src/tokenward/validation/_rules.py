@@ -20,7 +20,6 @@ from tokenward.errors import (
     LifetimeTooLong,
     MissingClaim,
     TokenNotYetValid,
-    UnsupportedHeader,
 )
 from tokenward.validation.policy import ValidationPolicy, normalize_media_type
 from tokenward.validation.principal import Principal
@@ -31,11 +30,10 @@ __all__ = ["MAX_ID_LENGTH", "Entry", "Rules"]
 #: longest accepted ``sub``, ``jti`` and ``sid`` (profile E8: strings only, bounded length)
 MAX_ID_LENGTH = 256
 
-#: header members that are never honoured. crit: RFC 7515 sec. 4.1.11 (we understand no
-#: extension); b64: RFC 7797 sec. 7 (JWTs must not use it); zip/enc: JWE (RFC 8725 sec. 3.3);
-#: jku/x5u/jwk/x5c: key material named by the token (RFC 8725 sec. 3.10); cty: nested JWTs
-#: (RFC 7519 sec. 5.2) are never processed.
-_FORBIDDEN_HEADER = frozenset({"crit", "b64", "zip", "enc", "jku", "x5u", "jwk", "x5c", "cty"})
+# Header members that are never honoured (crit, b64, zip, enc, cty, jku, x5u, jwk, x5c:
+# RFC 7515 sec. 4.1.11, RFC 7797, RFC 8725 sec. 3.3 and 3.10) are refused by the JOSE layer
+# when it parses a header segment (``tokenward.jose.FORBIDDEN_HEADERS``), once per distinct
+# header; tests/test_advisories.py (C1, C2, C5, C6, B1-B3) pins that through the validator.
 
 
 #: a cached, verified token: (principal, start, end, typ, revocation kwargs or None).
@@ -99,8 +97,6 @@ class Rules:
         typ = header.get("typ")
         if type(typ) is not str or not (typ in self.typ_exact or self.typ_ok(typ)):
             raise InvalidTokenType()
-        if not _FORBIDDEN_HEADER.isdisjoint(header):
-            raise UnsupportedHeader()
         if type(claims) is not dict:
             raise InvalidClaim("claims must be a JSON object")
         if not claims.keys() >= self.required_set:
