@@ -186,6 +186,13 @@ class TokenValidator:
                 raise RevokedToken()
         return entry[0]
 
+    @property
+    def needs_await(self) -> bool:
+        """True when :meth:`avalidate` must be used: the revocation check is async-only, or
+        the keys come from an :class:`AsyncKeySource` whose refreshes only ``avalidate``
+        performs (``validate`` then uses the last fetched keys)."""
+        return self._async_only or self._async_source is not None
+
     def clear_cache(self) -> None:
         """Forget every verified token (e.g. after an out-of-band key compromise)."""
         self._cache = {}
