@@ -144,3 +144,12 @@ def test_bytes_token_is_accepted(keys: dict[str, Key]) -> None:
 
 def _unb64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "==")
+
+
+def test_algorithms_given_as_a_string_is_a_configuration_error(keys: dict[str, Key]) -> None:
+    # "HS256" in "HS256,RS256" would be a substring test, not an allow-list
+    token = jws.sign(b"{}", keys["HS256"])
+    with pytest.raises(ConfigurationError):
+        jws.verify(token, keys["HS256"], algorithms="HS256,RS256")
+    with pytest.raises(ConfigurationError):
+        decode_jwt(token, keys["HS256"], algorithms="HS256")

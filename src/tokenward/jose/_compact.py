@@ -134,6 +134,8 @@ def verify_compact(
 
     :raise InvalidToken: a subclass for every failure; nothing else escapes
     """
+    if type(algorithms) is str:
+        raise ConfigurationError("algorithms must be a collection of names, not a string")
     try:
         header, key, p = _verified(token, resolver, algorithms, max_bytes)
         payload = binascii.a2b_base64(p.encode().translate(URL_TO_STD) + b"==")
@@ -157,6 +159,8 @@ def decode_jwt(
 
     :raise InvalidToken: a subclass for every failure; nothing else escapes
     """
+    if type(algorithms) is str:
+        raise ConfigurationError("algorithms must be a collection of names, not a string")
     try:
         header, key, p = _verified(token, resolver, algorithms, max_bytes)
         text = binascii.a2b_base64(p.encode().translate(URL_TO_STD) + b"==").decode("utf-8")

@@ -110,6 +110,7 @@ class Key:
         "_members",
         "_sign",
         "_sign_cache",
+        "_thumbprint",
         "_verify",
         "alg",
         "is_private",
@@ -127,6 +128,7 @@ class Key:
     _verify: _algs.Verifier
     _header_cache: dict[str, tuple[dict[str, Any], Key]]
     _sign_cache: dict[tuple[tuple[str, str], ...], str]
+    _thumbprint: str
 
     def __init__(self) -> None:
         raise TypeError("use Key.generate, Key.from_jwk, Key.from_pem or Key.from_secret")
@@ -154,7 +156,10 @@ class Key:
         put(self, "_verify", verifier)
         put(self, "_header_cache", {})
         put(self, "_sign_cache", {})
-        put(self, "kid", self.thumbprint() if kid is None else check_kid(kid))
+        # RFC 7638 sec. 3: required members only, sorted, no whitespace, SHA-256
+        canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode("ascii")
+        put(self, "_thumbprint", b64url_encode(hashlib.sha256(canonical).digest()))
+        put(self, "kid", self._thumbprint if kid is None else check_kid(kid))
         return self
 
     # --- construction --- #
@@ -273,8 +278,7 @@ class Key:
 
     def thumbprint(self) -> str:
         """RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key members."""
-        canonical = json.dumps(self._members, separators=(",", ":"), sort_keys=True)
-        return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
+        return self._thumbprint
 
     # --- primitives --- #
 
