@@ -30,6 +30,9 @@ class Principal:
 
     __slots__ = ("_claims", "_claims_view", "_header", "_header_view", "_name_claim", "_roles")
 
+    _claims_view: Mapping[str, Any]
+    _header_view: Mapping[str, Any]
+
     def __init__(
         self,
         claims: dict[str, Any],
@@ -42,24 +45,27 @@ class Principal:
         self._header = header
         self._roles = roles
         self._name_claim = name_claim
-        self._claims_view: Mapping[str, Any] | None = None
-        self._header_view: Mapping[str, Any] | None = None
+        # _claims_view / _header_view are filled on first access (see the properties)
 
     @property
     def claims(self) -> Mapping[str, Any]:
         """All claims of the token (read-only, nested values immutable)."""
-        view = self._claims_view
-        if view is None:
-            view = self._claims_view = freeze(self._claims)
-        return view
+        try:
+            return self._claims_view
+        except AttributeError:
+            view: Mapping[str, Any] = freeze(self._claims)
+            self._claims_view = view
+            return view
 
     @property
     def header(self) -> Mapping[str, Any]:
         """The protected header of the token (read-only, nested values immutable)."""
-        view = self._header_view
-        if view is None:
-            view = self._header_view = freeze(self._header)
-        return view
+        try:
+            return self._header_view
+        except AttributeError:
+            view: Mapping[str, Any] = freeze(self._header)
+            self._header_view = view
+            return view
 
     @property
     def subject(self) -> str:

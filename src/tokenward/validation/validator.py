@@ -60,6 +60,7 @@ class TokenValidator:
         "_rules",
         "_source",
         "_typ_exact",
+        "_wants_rev_args",
         "policy",
     )
 
@@ -100,6 +101,7 @@ class TokenValidator:
         self._revocation = revocation
         self._rev_now: Callable[..., bool] | None = None
         self._async_only = False
+        self._wants_rev_args = revocation is not None
         if revocation is not None:
             if not callable(getattr(revocation, "is_revoked", None)):
                 raise ConfigurationError("revocation must implement RevocationCheck")
@@ -217,13 +219,16 @@ class TokenValidator:
 
     def _load(self, token: str | bytes) -> Entry:
         """Verify the signature and the clock-free rules; remember the result."""
-        cache, keys = self._cache, self._keys
-        if keys is None or not isinstance(token, (str, bytes)):
-            raise MalformedToken()
+        cache = self._cache
+        # decode_jwt refuses non-str/bytes input itself (MalformedToken); keys are bound
+        # (a source's keys are fetched before the first lookup).
         header, claims, _key = decode_jwt(
-            token, keys, algorithms=self._algorithms, max_bytes=self._max_bytes
+            token,
+            self._keys,  # type: ignore[arg-type]
+            algorithms=self._algorithms,
+            max_bytes=self._max_bytes,
         )
-        entry = self._rules.entry(header, claims, self._revocation is not None)
+        entry = self._rules.entry(header, claims, self._wants_rev_args)
         size = self._cache_size
         if size:
             if len(cache) >= size:
