@@ -175,6 +175,12 @@ class Cli:
             self._settings = load_settings(self.config, overrides, dev=self.dev)
         return self._settings
 
+    def ensure_data_dir(self) -> None:
+        """Create the data dir (mode 0700) when the default SQLite file or keys live there."""
+        settings = self.settings()
+        if settings.database.url is None or settings.keys.source == "dir":
+            settings.service.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     @contextlib.asynccontextmanager
     async def runtime(self) -> AsyncIterator[Runtime]:
         """The service runtime (database, stores, keys, AuthService, validator)."""
@@ -196,8 +202,7 @@ class Cli:
             from tokenward.storage.sql import create_engine
 
             engine = create_engine(settings.database_url)
-        elif settings.database.url is None:
-            settings.service.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ensure_data_dir()
         try:
             manager = await open_signing_keys(settings, engine=engine, clock=SystemClock())
             if not isinstance(manager, KeyManager):

@@ -174,8 +174,7 @@ def build_db_app() -> typer.Typer:
             from tokenward.storage.sql import current_revision, upgrade_database
 
             settings = cli.settings()
-            if settings.database.url is None:
-                settings.service.data_dir.mkdir(parents=True, exist_ok=True)
+            cli.ensure_data_dir()
             await upgrade_database(settings.database_url)
             revision = await current_revision(settings.database_url)
             cli.emit({"revision": revision}, lambda: cli.out.print(f"database at {revision}"))
@@ -190,6 +189,7 @@ def build_db_app() -> typer.Typer:
         async def body() -> None:
             from tokenward.storage.sql import current_revision, head_revision
 
+            cli.ensure_data_dir()
             revision = await current_revision(cli.settings().database_url)
             head = head_revision()
             data = {"current": revision, "head": head, "up_to_date": revision == head}
