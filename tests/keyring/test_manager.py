@@ -16,9 +16,12 @@ from tokenward.keyring import KeyManager, KeyState, KeyStore, StoredKey
 from tokenward.observability import Metrics
 
 RETIRE = 15 * 60 + 30.0  # access-token lifetime + leeway
+POLL = 10.0
+PERIOD = RETIRE + POLL  # a lagging instance may sign with the old key until it polls
 
 
 def manager(store: KeyStore, clock: FixedClock, **kwargs: object) -> KeyManager:
+    kwargs.setdefault("poll_interval", POLL)
     return KeyManager(store, alg="ES256", clock=clock, retire_after=RETIRE, **kwargs)  # type: ignore[arg-type]
 
 
@@ -78,7 +81,8 @@ async def test_rotate_promotes_next_and_retires_active(store: KeyStore, clock: F
     assert new_active.activated_at == clock.now()
     retired = next(k for k in m.keys if k.kid == old_active)
     assert retired.state is KeyState.RETIRED
-    assert retired.retire_after == clock.now() + RETIRE
+    assert retired.retire_after == clock.now() + PERIOD
+    assert m.retire_period == PERIOD
     assert new_next.state is KeyState.NEXT and new_next.kid not in (old_active, old_next)
     assert set(m.current_keys().kids) == {old_active, old_next, new_next.kid}
     assert metrics.value("key_rotations_total") == 1
@@ -133,7 +137,7 @@ async def test_prune_waits_for_the_retire_period(store: KeyStore, clock: FixedCl
     await m.load()
     old = m.active.kid
     await m.rotate()
-    clock.advance(RETIRE - 1)
+    clock.advance(PERIOD - 1)
     assert await m.prune() == []
     assert old in m.current_keys()
     clock.advance(1)
@@ -232,7 +236,7 @@ async def test_tick_polls_rotates_and_prunes(
     await b.load()
     old = a.active.kid
     await a.rotate()
-    clock.advance(RETIRE)
+    clock.advance(PERIOD)
     assert await b.tick()
     assert old not in b.current_keys()
     assert b.active.kid == a.active.kid
@@ -277,10 +281,11 @@ async def test_sighup_triggers_a_poll(
     assert b.install_sighup(loop)
     try:
         os.kill(os.getpid(), signal.SIGHUP)
-        for _ in range(1000):  # yield to the loop until the handler's task exists and ends
+        for _ in range(10_000):  # yield until the loop has read the signal (no sleeping)
             await asyncio.sleep(0)
-            if b.active.kid == a.active.kid:
+            if b.reloads_pending:
                 break
+        await b.wait_reloads()
         assert b.active.kid == a.active.kid
     finally:
         b.remove_sighup(loop)

@@ -8,9 +8,10 @@ Lifecycle (RFC 7517 sec. 5 key sets; RFC 8725 sec. 3.1 one algorithm per key)::
   the JWKS already know it when the first token signed by it arrives (pre-publication). With
   automatic rotation the next key is published for ``rotate_every`` seconds, which must be at
   least ``min_prepublish`` (the JWKS cache lifetime your resource servers use).
-* ``retired`` stays published until ``retired_at + retire_after`` where ``retire_after`` is
-  the maximum access-token lifetime plus the validation leeway: every token it signed has
-  expired by then.
+* ``retired`` stays published for :attr:`KeyManager.retire_period` = ``retire_after`` (the
+  maximum access-token lifetime plus the validation leeway) + ``poll_interval`` (another
+  instance may keep signing with the old key until its next poll): every token it signed
+  has expired by then (RFC 8725 sec. 3.8 lifetimes; RFC 7517 sec. 5 key sets).
 
 Every instance of a deployment runs a ``KeyManager`` over the same store; one of them (or
 ``tokenward keys rotate``) rotates, and the others converge on :meth:`KeyManager.poll`
@@ -51,9 +52,10 @@ class KeyManager:
     :param store: the shared :class:`~tokenward.keyring.KeyStore`
     :param alg: algorithm of newly generated keys (existing keys keep theirs)
     :param clock: time source (tests pass a ``FixedClock``)
-    :param retire_after: seconds a retired key stays published: max access-token lifetime
-        plus leeway
-    :param poll_interval: seconds between :meth:`poll` calls in :meth:`run_polling`
+    :param retire_after: max access-token lifetime plus leeway; a retired key stays
+        published for this plus ``poll_interval`` (:attr:`retire_period`)
+    :param poll_interval: seconds between :meth:`poll` calls in :meth:`run_polling`; keep it
+        well below the time between rotations
     :param rotate_every: rotate automatically when the active key is this old (None = never)
     :param min_prepublish: a next key must have been published this long before it may be
         promoted by the schedule; at least the JWKS cache lifetime of resource servers
@@ -101,6 +103,11 @@ class KeyManager:
     @property
     def loaded(self) -> bool:
         return self._active is not None
+
+    @property
+    def retire_period(self) -> float:
+        """Seconds a retired key stays published: ``retire_after + poll_interval``."""
+        return self.retire_after + self.poll_interval
 
     @property
     def active(self) -> StoredKey:
@@ -212,6 +219,16 @@ class KeyManager:
             return False
         return True
 
+    @property
+    def reloads_pending(self) -> int:
+        """Number of SIGHUP-triggered reloads still running."""
+        return len(self._background)
+
+    async def wait_reloads(self) -> None:
+        """Wait for SIGHUP-triggered reloads in flight (graceful shutdown, tests)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
     def remove_sighup(self, loop: asyncio.AbstractEventLoop) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.remove_signal_handler(signal.SIGHUP)
@@ -254,7 +271,7 @@ class KeyManager:
         if not nexts:  # no pre-published key (deleted by hand): publish one and promote it
             await self.store.put_key(promoted.with_state(KeyState.NEXT))
         retired = old.with_state(
-            KeyState.RETIRED, retired_at=now, retire_after=now + self.retire_after
+            KeyState.RETIRED, retired_at=now, retire_after=now + self.retire_period
         )
         return await self.store.rotate(
             active=retired, next_key=promoted, new_next=self._new(KeyState.NEXT, now)
