@@ -65,6 +65,13 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -328,7 +335,9 @@ async def run(quick: bool) -> str:
         "",
         f"`python bench/sessions.py` on {platform.python_implementation()} "
         f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
-        "PostgreSQL and Redis on 127.0.0.1. One process, one event loop. A refresh is the full "
+        f"load average {load_average()} at the end of the run (other work on the machine "
+        "inflates latencies). PostgreSQL and Redis on 127.0.0.1. One process, one event "
+        "loop. A refresh is the full "
         "`AuthService.refresh` flow (parse, look-up by selector, constant-time digest compare, "
         "session-revocation check, user check, one atomic `RefreshStore.rotate`, ES256 access "
         "token). Passwords for the rotation users use cheap test parameters (not timed).",
