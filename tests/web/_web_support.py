@@ -89,6 +89,10 @@ def build_app(auth: Authenticator) -> FastAPI:
         found = request.state.principal
         return {"sub": None if found is None else found.subject}
 
+    @auth.route(app, "/direct/admin", policy="AdminOnly")
+    async def direct_admin(request: Request) -> dict[str, Any]:
+        return me_body(principal(request))
+
     app.include_router(fast)
     app.include_router(admin)
     app.include_router(maybe)

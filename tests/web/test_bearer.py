@@ -112,7 +112,7 @@ async def test_duplicate_authorization_headers_are_refused(
     assert response.json() == GENERIC_401
 
 
-@pytest.mark.parametrize("path", ["/admin", "/fast/admin"])
+@pytest.mark.parametrize("path", ["/admin", "/fast/admin", "/direct/admin"])
 async def test_admin_policy_allows_admin(
     client: httpx.AsyncClient, issuer: TokenIssuer, path: str
 ) -> None:
@@ -120,7 +120,7 @@ async def test_admin_policy_allows_admin(
     assert (await client.get(path, headers=bearer(token))).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/admin", "/fast/admin"])
+@pytest.mark.parametrize("path", ["/admin", "/fast/admin", "/direct/admin"])
 async def test_admin_policy_refuses_others_with_insufficient_scope(
     client: httpx.AsyncClient, issuer: TokenIssuer, path: str
 ) -> None:
@@ -134,7 +134,7 @@ async def test_admin_policy_refuses_others_with_insufficient_scope(
     }
 
 
-@pytest.mark.parametrize("path", ["/admin", "/fast/admin"])
+@pytest.mark.parametrize("path", ["/admin", "/fast/admin", "/direct/admin"])
 async def test_policy_route_without_token_is_401_not_403(
     client: httpx.AsyncClient, path: str
 ) -> None:

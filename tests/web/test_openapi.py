@@ -44,6 +44,7 @@ def test_security_schemes_make_swagger_authorize_work(document: dict[str, Any]) 
         ("/fast/me", "get"),
         ("/fast/items", "post"),
         ("/fast/admin", "get"),
+        ("/direct/admin", "get"),
     ],
 )
 def test_protected_routes_carry_every_scheme(

@@ -66,15 +66,14 @@ class BearerTransport:
         value: bytes | None = None
         for key, raw in scope["headers"]:
             if key == b"authorization":
+                if value is not None:
+                    return MALFORMED  # two Authorization headers: ambiguous, refused
                 value = raw
-                break
         if value is None:
             return None
         if value[:7].lower() != b"bearer ":
             # "Bearer" alone is a malformed bearer credential; other schemes are not ours.
             return MALFORMED if value.strip().lower() == b"bearer" else None
-        if len(header_values(scope, b"authorization")) != 1:
-            return MALFORMED
         # RFC 6750 sec. 2.1: b64token after one or more spaces; decoded as latin-1 so any
         # byte maps to one char and the validator's strict grammar does the judging.
         return value[7:].lstrip(b" ").decode("latin-1")
