@@ -290,6 +290,18 @@ class Sample:
     rps: float
     p99_ms: float
     errors: int = 0
+    requests: int = 0
+    #: server process CPU seconds per request (None when /proc is unavailable)
+    server_cpu: float | None = None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ms(value: str, unit: str) -> float:
@@ -305,8 +317,12 @@ def load_wrk(url: str, token: str, seconds: float, connections: int) -> Sample:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     return Sample(
-        rps, _ms(*p99.groups()) if p99 else float("nan"), int(errors.group(1)) if errors else 0
+        rps,
+        _ms(*p99.groups()) if p99 else float("nan"),
+        int(errors.group(1)) if errors else 0,
+        int(requests.group(1)) if requests else 0,
     )
 
 
@@ -333,7 +349,7 @@ def load_httpx(url: str, token: str, seconds: float, connections: int) -> Sample
             elapsed = time.perf_counter() - began
         latencies.sort()
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
-        return Sample(len(latencies) / elapsed, p99, errors)
+        return Sample(len(latencies) / elapsed, p99, errors, len(latencies))
 
     return asyncio.run(run())
 
@@ -354,6 +370,10 @@ class Report:
 
     def p99(self, variant: str) -> float:
         return statistics.median(s.p99_ms for s in self.samples[variant])
+
+    def server_cpu_us(self, variant: str) -> float:
+        values = [s.server_cpu for s in self.samples[variant] if s.server_cpu is not None]
+        return statistics.median(values) * 1e6 if values else float("nan")
 
 
 def asgi_costs(
@@ -435,7 +455,11 @@ def run(variants: tuple[str, ...], *, rounds: int, seconds: float, connections: 
         for number in range(rounds):
             shuffler.shuffle(order)
             for variant in order:
+                before = cpu_seconds(servers[variant].process.pid)
                 sample = load(servers[variant].url, tokens[variant], seconds, connections)
+                after = cpu_seconds(servers[variant].process.pid)
+                if before is not None and after is not None and sample.requests:
+                    sample.server_cpu = (after - before) / sample.requests
                 if sample.errors:
                     raise RuntimeError(f"{variant}: {sample.errors} non-2xx responses")
                 report.samples.setdefault(variant, []).append(sample)
@@ -470,21 +494,26 @@ def render(report: Report, extra: list[str]) -> str:
         f"{report.rounds} interleaved rounds x {report.seconds:g} s; medians. Load average "
         f"at start: {report.load_average:.1f} (other processes on the machine lower req/s).",
         "",
-        "| GET /me protected by | req/s | vs unprotected | p99 ms | in-process us/req | "
-        "in-process vs unprotected |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| GET /me protected by | req/s | vs unprotected | p99 ms | server CPU us/req | "
+        "vs unprotected | in-process us/req | vs unprotected |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     asgi_base = report.asgi_us.get(UNPROTECTED, float("nan"))
+    cpu_base = report.server_cpu_us(UNPROTECTED)
     for variant in VARIANTS:
         if variant in report.samples:
             rps = report.rps(variant)
             cost = report.asgi_us.get(variant, float("nan"))
+            cpu = report.server_cpu_us(variant)
             lines.append(
                 f"| {variant} | {rps:.0f} | {rps / base:.2f} | {report.p99(variant):.2f} | "
-                f"{cost:.1f} | {asgi_base / cost:.2f} |"
+                f"{cpu:.0f} | {cpu_base / cpu:.2f} | {cost:.1f} | {asgi_base / cost:.2f} |"
             )
     lines += [
         "",
+        "Server CPU: CPU time the uvicorn process spent per request under load (from "
+        "/proc), which other load on the machine does not inflate; its ratio is the "
+        "capacity ratio.",
         "In-process: the app called directly through ASGI (no socket, no HTTP parsing), "
         "process CPU time, minimum over interleaved samples; the ratio is a throughput ratio.",
         "",
@@ -493,13 +522,17 @@ def render(report: Report, extra: list[str]) -> str:
         if tw not in report.samples:
             continue
         checks = [(UNPROTECTED, 0.80), (PYJWT, 1.7), (AUTHX, 3.0)]
-        parts = []
-        for other, target in checks:
-            if other in report.samples:
-                ratio = report.rps(tw) / report.rps(other)
-                verdict = "met" if ratio >= target else "NOT met"
-                parts.append(f"{ratio:.2f}x {other} (target {target}x: {verdict})")
-        lines.append(f"- {tw}: " + "; ".join(parts))
+        for label, ratio_of in (
+            ("req/s", lambda a, b: report.rps(a) / report.rps(b)),
+            ("server CPU capacity", lambda a, b: report.server_cpu_us(b) / report.server_cpu_us(a)),
+        ):
+            parts = []
+            for other, target in checks:
+                if other in report.samples:
+                    ratio = ratio_of(tw, other)
+                    verdict = "met" if ratio >= target else "NOT met"
+                    parts.append(f"{ratio:.2f}x {other} (target {target}x: {verdict})")
+            lines.append(f"- {tw}, {label}: " + "; ".join(parts))
     return "\n".join(lines + extra) + "\n"
 
 
