@@ -14,6 +14,7 @@ from tokenward.observability import (
     JsonLogFormatter,
     Metrics,
     configure_logging,
+    log_context,
     redact,
     security_event,
 )
@@ -169,3 +170,28 @@ def test_configure_logging_is_idempotent(capsys: pytest.CaptureFixture[str]) -> 
     assert "eyJ" not in capsys.readouterr().err
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
+
+
+async def test_log_context_binds_fields_per_task(
+    capture: tuple[logging.Logger, io.StringIO],
+) -> None:
+    import asyncio
+
+    logger, stream = capture
+
+    async def request(rid: str) -> None:
+        with log_context(request_id=rid, password="hunter2-never"):
+            await asyncio.sleep(0)  # interleave the two "requests"
+            logger.info("handled", extra={"sub": rid.upper()})
+            with log_context(jti="j-" + rid):
+                logger.info("inner")
+
+    await asyncio.gather(request("r1"), request("r2"))
+    logger.info("outside")
+    got = lines(stream)
+    handled = {line["request_id"]: line["sub"] for line in got if line["event"] == "handled"}
+    assert handled == {"r1": "R1", "r2": "R2"}
+    inner = {line["request_id"]: line["jti"] for line in got if line["event"] == "inner"}
+    assert inner == {"r1": "j-r1", "r2": "j-r2"}
+    assert "request_id" not in got[-1]
+    assert "hunter2" not in stream.getvalue()

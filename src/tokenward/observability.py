@@ -20,8 +20,14 @@ Convenience recorders :meth:`Metrics.validation`, :meth:`Metrics.refresh_outcome
 
 Logs: ``configure_logging("INFO", json=True)`` installs one handler on the ``tokenward``
 logger whose :class:`JsonLogFormatter` writes one JSON object per line with the keys
-``ts level logger event`` plus, when given through ``extra=``, ``request_id sub jti code``
-and any other extra field. Security events go through :func:`security_event`::
+``ts level logger event`` plus, when given through ``extra=`` or bound with
+:func:`log_context`, ``request_id sub jti code`` and any other field. A request middleware
+binds the request id once for everything logged while serving that request::
+
+    with log_context(request_id=rid):
+        await app(scope, receive, send)
+
+Security events go through :func:`security_event`::
 
     security_event(log, "refresh_token_reuse_detected", sub=user_id, code="invalid_grant")
 
@@ -35,12 +41,15 @@ token (``rt_...``) with ``"[redacted]"``; the message text itself gets the same 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -53,6 +62,7 @@ __all__ = [
     "JsonLogFormatter",
     "Metrics",
     "configure_logging",
+    "log_context",
     "redact",
     "security_event",
 ]
@@ -241,6 +251,25 @@ def _clean(value: Any, depth: int = 0) -> Any:
     return redact(str(value))
 
 
+#: fields bound by :func:`log_context` for the current task (read-only mapping per context)
+_CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar(
+    "tokenward_log_context", default=MappingProxyType({})
+)
+
+
+@contextlib.contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Bind ``fields`` (e.g. ``request_id``) to every log line of the current context.
+
+    Nested calls add to the outer fields; an explicit ``extra=`` on a log call wins.
+    """
+    token = _CONTEXT.set(MappingProxyType({**_CONTEXT.get(), **fields}))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: ``ts level logger event`` + context, secrets scrubbed.
 
@@ -255,6 +284,9 @@ class JsonLogFormatter(logging.Formatter):
             for k, v in vars(record).items()
             if k not in _RECORD_ATTRS and not k.startswith("_") and not _is_secret_name(k)
         }
+        for key, value in _CONTEXT.get().items():
+            if not _is_secret_name(key):
+                extras.setdefault(key, value)
         out: dict[str, Any] = {
             "ts": round(record.created, 6),
             "level": record.levelname,
