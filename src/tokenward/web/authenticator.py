@@ -125,6 +125,7 @@ class Authenticator:
             validator = TokenValidator(source, policy, clock=clock, revocation=revocation)
         #: the validator every token goes through
         self.validator = validator
+        self._source = None if isinstance(source, TokenValidator) else source
         self._validate = validator.validate
         self._avalidate = validator.avalidate
         self._await = _needs_await(validator)
@@ -199,8 +200,7 @@ class Authenticator:
         """The remote key set when built by :meth:`from_jwks_url`."""
         from tokenward.keys.remote import RemoteKeySet
 
-        source = getattr(self.validator, "_source", None)
-        return source if isinstance(source, RemoteKeySet) else None
+        return self._source if isinstance(self._source, RemoteKeySet) else None
 
     async def startup(self, *, require_keys: bool = False) -> None:
         """Fetch a remote key set now instead of on the first request.
