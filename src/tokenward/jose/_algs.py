@@ -140,12 +140,12 @@ def rsa_verifier(spec: AlgSpec, key: rsa.RSAPublicKey) -> Verifier:
 # --- ECDSA (RFC 7518 sec. 3.4) --- #
 
 
-def _ec_params(spec: AlgSpec, curve: ec.EllipticCurve) -> tuple[int, int]:
+def _ec_params(curve: ec.EllipticCurve) -> tuple[int, int]:
     """(coordinate size in bytes, group order n) of the curve."""
-    size = (curve.key_size + 7) // 8
-    return size, _ORDERS[curve.name]
+    return (curve.key_size + 7) // 8, _ORDERS[curve.name]
 
 
+#: group orders n of the NIST curves (SEC 2 v2 sec. 2.4; FIPS 186-4 appendix D.1.2)
 _ORDERS: Mapping[str, int] = {
     "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
     "secp384r1": int(
@@ -162,7 +162,7 @@ _ORDERS: Mapping[str, int] = {
 
 
 def ec_signer(spec: AlgSpec, key: ec.EllipticCurvePrivateKey) -> Signer:
-    size, _ = _ec_params(spec, key.curve)
+    size, _ = _ec_params(key.curve)
     algorithm, sign_raw = ec.ECDSA(spec.hash()), key.sign
 
     def sign(data: bytes) -> bytes:
@@ -173,7 +173,7 @@ def ec_signer(spec: AlgSpec, key: ec.EllipticCurvePrivateKey) -> Signer:
 
 
 def ec_verifier(spec: AlgSpec, key: ec.EllipticCurvePublicKey) -> Verifier:
-    size, order = _ec_params(spec, key.curve)
+    size, order = _ec_params(key.curve)
     total = 2 * size
     algorithm, verify_raw, to_der = ec.ECDSA(spec.hash()), key.verify, encode_dss_signature
 
