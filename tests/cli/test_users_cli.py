@@ -52,6 +52,15 @@ def test_password_is_never_an_argument(run: Run) -> None:
     assert run(*dev("users", "add", "bob", "--password", PASSWORD)).exit_code == 2
 
 
+def test_password_is_prompted_twice_without_echo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tokenward.cli.users._interactive", lambda: True)
+    result = run(*dev("users", "add", "bob", "--json"), input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    mismatch = run(*dev("users", "add", "carol"), input=f"{PASSWORD}\nother\n\n")
+    assert mismatch.exit_code != 0 and PASSWORD not in mismatch.output
+
+
 def test_password_prompt_needs_a_terminal(run: Run) -> None:
     line = one_error_line(run(*dev("users", "add", "bob")), 1)
     assert "--password-stdin" in line

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -131,8 +132,8 @@ class Cli:
             return asyncio.run(coro)
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            self.fail("aborted", code="aborted", status=130)
         except ConfigurationError as exc:
             self._debug()
             self.fail(exc.description, code=exc.code, status=EXIT_USAGE)

@@ -31,6 +31,7 @@ async def find_user(rt: Runtime, ident: str) -> UserRecord:
     """A user by username (normalised like at login) or by id. :raises UserNotFound:"""
     from tokenward.sessions.passwords import normalize_username
 
+    user: UserRecord | None
     try:
         user = await rt.store.get_user_by_username(normalize_username(ident))
     except InvalidRequest:
@@ -39,7 +40,7 @@ async def find_user(rt: Runtime, ident: str) -> UserRecord:
         user = await rt.store.get_user(ident)
     if user is None:
         raise UserNotFound(f"no user {ident!r}")
-    return user  # type: ignore[no-any-return]
+    return user
 
 
 def user_view(user: UserRecord) -> dict[str, Any]:
@@ -55,6 +56,11 @@ def user_view(user: UserRecord) -> dict[str, Any]:
     }
 
 
+def _interactive() -> bool:
+    """True when a human can be prompted (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
@@ -62,7 +68,7 @@ def _read_password(from_stdin: bool) -> str:
         if not password:
             raise InvalidRequest("no password on stdin")
         return password
-    if not sys.stdin.isatty():
+    if not _interactive():
         raise InvalidRequest("no terminal to prompt for the password; use --password-stdin")
     result: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     return result

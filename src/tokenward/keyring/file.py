@@ -194,14 +194,19 @@ class FileKeyStore:
         return await asyncio.to_thread(self._run, update)
 
     async def delete_key(self, kid: str) -> bool:
-        def delete(index: dict[str, dict[str, Any]]) -> bool:
-            if index.pop(kid, None) is None:
-                return False
-            self._key_path(kid).unlink(missing_ok=True)
-            self._cache.pop(kid, None)
-            return True
+        def delete() -> bool:
+            with self._locked():
+                index = self._read_index()
+                if index.pop(kid, None) is None:
+                    return False
+                # Index first, file second: an unlocked reader never sees a kid whose file
+                # is already gone.
+                self._write_index(index)
+                self._key_path(kid).unlink(missing_ok=True)
+                self._cache.pop(kid, None)
+                return True
 
-        return await asyncio.to_thread(self._run, delete)
+        return await asyncio.to_thread(delete)
 
     async def initialize(self, active: StoredKey, next_key: StoredKey) -> bool:
         def init(index: dict[str, dict[str, Any]]) -> bool:
