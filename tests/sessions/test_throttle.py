@@ -143,3 +143,19 @@ async def test_redis_throttle_can_share_an_application_pool(
         await limiter.reset()
     finally:
         await client.aclose()
+
+
+async def test_each_lock_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = LoginThrottle.memory()
+    with caplog.at_level("WARNING", logger="tokenward"):
+        for _ in range(6):
+            await limiter.record_failure("alice", None)
+        for _ in range(10):  # refused attempts are not logged again
+            with pytest.raises(Throttled):
+                await limiter.check("alice", None)
+    events = [r for r in caplog.records if getattr(r, "event", None) == "login_throttled"]
+    assert [(r.scope, r.failures, r.retry_after) for r in events] == [  # type: ignore[attr-defined]
+        ("acct", 5, 1),
+        ("acct", 6, 2),
+    ]
+    assert all("alice" not in r.getMessage() and "alice" not in repr(vars(r)) for r in events)

@@ -135,8 +135,7 @@ class AuthService(AccountAdmin):
         try:
             await self._throttle.check(key, ip)
         except Throttled:
-            self._outcome("login", "throttled")
-            security_event(logger, "login_throttled", ip=ip)
+            self._outcome("login", "throttled")  # the lock itself was logged when it began
             raise
         user = await self._users.get_user_by_username(key)
         if user is None:

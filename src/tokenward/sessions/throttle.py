@@ -43,6 +43,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.errors import StorageError
 
 from tokenward.errors import ConfigurationError, StorageUnavailable, Throttled
+from tokenward.observability import security_event
 
 __all__ = ["LoginThrottle", "ThrottleConfig", "ThrottlePolicy", "client_bucket"]
 
@@ -210,12 +211,14 @@ class LoginThrottle:
                     await self._storage.clear(lock)
                     await self._storage.incr(lock, math.ceil(delay))
                     longest = max(longest, delay)
-                    logger.warning(
-                        "login_lockout scope=%s failures=%d retry_after=%d",
-                        scope.split(":", 1)[0],
-                        failures,
-                        math.ceil(delay),
-                        extra={"event": "login_lockout", "scope": scope},
+                    # "log every lockout" (security profile sec. 6); one event per lock, not
+                    # per refused attempt, so an attack cannot flood the log
+                    security_event(
+                        logger,
+                        "login_throttled",
+                        scope=scope.split(":", 1)[0],
+                        failures=failures,
+                        retry_after=math.ceil(delay),
                     )
         except StorageError as exc:
             raise StorageUnavailable("throttle storage unavailable") from exc
