@@ -293,3 +293,18 @@ async def test_logout_all_ends_every_session(service: Service) -> None:
         assert refresh.status_code == 400
     other = await service.client.get("/me", headers=bearer(alice["access_token"]))
     assert other.status_code == 200
+
+
+async def test_refresh_guessing_is_throttled(start_service: Callable[..., Any]) -> None:
+    """R11: the token endpoint is a login too; guessed refresh tokens end in 429."""
+    service: Service = await start_service({"throttle": {"refresh_failures": 2}})
+    guess = {"refresh_token": "rt_" + "A" * 22 + "." + "B" * 43}
+    for _ in range(2):
+        assert (await service.client.post("/auth/refresh", json=guess)).status_code == 400
+    response = await service.client.post("/auth/refresh", json=guess)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    form = await service.client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": guess["refresh_token"]}
+    )
+    assert form.status_code == 429

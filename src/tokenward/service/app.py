@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +32,9 @@ from tokenward.service.routers.wellknown import build_wellknown_router
 from tokenward.service.runtime import open_runtime
 from tokenward.service.settings import Settings, load_settings
 from tokenward.web import install_error_handlers
+
+if TYPE_CHECKING:
+    from tokenward.sessions.passwords import PasswordHasher
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -66,8 +69,8 @@ def create_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    hasher: Any | None = None,
-    announce: Any = print,
+    hasher: PasswordHasher | None = None,
+    announce: Callable[[str], object] = print,
 ) -> FastAPI:
     """Build the service. Nothing is opened until the ASGI lifespan starts.
 

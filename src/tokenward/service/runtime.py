@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokenward.clock import Clock, SystemClock
 from tokenward.errors import ConfigurationError
 from tokenward.service.keys import SigningKeys, open_signing_keys
 from tokenward.service.settings import Settings, read_secret, validate_for_production
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tokenward.observability import Metrics
+    from tokenward.sessions.config import SessionConfig
+    from tokenward.sessions.passwords import PasswordHasher
+    from tokenward.sessions.service import AuthService
+    from tokenward.sessions.throttle import LoginThrottle
+    from tokenward.storage.base import RevocationStore
+    from tokenward.storage.sql import SqlStore
+    from tokenward.tokens import TokenIssuer
+    from tokenward.validation import TokenValidator, ValidationPolicy
+    from tokenward.web import CsrfProtector
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -34,26 +50,26 @@ class Runtime:
 
     settings: Settings
     clock: Clock
-    #: the SQLAlchemy ``AsyncEngine``
-    engine: Any
+    #: the SQLAlchemy engine every SQL component shares
+    engine: AsyncEngine
     #: the SQL store (``UserStore`` + ``RefreshStore`` + ``RevocationStore``)
-    store: Any
+    store: SqlStore
     #: the revocation store the sessions write to and the validator reads (Redis-cached or SQL)
-    revocations: Any
-    #: ``redis.asyncio.Redis`` client, or None when no Redis is configured
-    redis: Any
-    #: the signing keys (``tokenward.keyring.KeyManager`` or the file stand-in)
+    revocations: RevocationStore
+    #: the Redis client, or None when no Redis is configured
+    redis: Redis | None
+    #: the signing keys (``tokenward.keyring.KeyManager``; a static key for HS*)
     keys: SigningKeys
     #: returns a ``TokenIssuer`` bound to the currently active key
-    issuer: Callable[[], Any]
-    #: ``TokenValidator`` over ``keys`` with the sessions' revocation check
-    validator: Any
-    #: ``tokenward.sessions.AuthService``
-    auth: Any
-    #: ``tokenward.sessions.PasswordHasher``
-    hasher: Any
-    #: ``tokenward.web.CsrfProtector``
-    csrf: Any
+    issuer: Callable[[], TokenIssuer]
+    #: validator over ``keys`` with the sessions' revocation check
+    validator: TokenValidator
+    #: users, logins, refresh rotation, logout, RFC 7009 revocation
+    auth: AuthService
+    #: the Argon2id password hasher
+    hasher: PasswordHasher
+    #: issues and checks the session-bound CSRF tokens of cookie mode
+    csrf: CsrfProtector
     #: the raw CSRF key (for rebuilding a protector elsewhere)
     csrf_secret: bytes
 
@@ -72,18 +88,15 @@ def _csrf_secret(settings: Settings) -> bytes:
 
 def _persisted_secret(path: Path) -> bytes:
     """Read or create a random 32-byte secret file (mode 0600) in the data dir (dev only)."""
-    if path.is_file():
-        return path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_bytes(32)
-    with contextlib.suppress(FileExistsError):
-        import os
-
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secret)
-        return secret
-    return path.read_bytes()
+    except FileExistsError:  # created earlier (or by a concurrent instance)
+        return path.read_bytes()
+    secret = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+    return secret
 
 
 def _redacted_url(url: str) -> str:
@@ -110,7 +123,7 @@ async def _prepare_database(settings: Settings, url: str) -> None:
         )
 
 
-def _session_config(settings: Settings) -> Any:
+def _session_config(settings: Settings) -> SessionConfig:
     from tokenward.sessions.config import SessionConfig
 
     sessions = settings.sessions
@@ -127,7 +140,7 @@ def _session_config(settings: Settings) -> Any:
     )
 
 
-def _throttle(settings: Settings) -> Any:
+def _throttle(settings: Settings) -> LoginThrottle:
     from tokenward.sessions.throttle import LoginThrottle, ThrottleConfig, ThrottlePolicy
 
     t = settings.throttle
@@ -152,7 +165,7 @@ def _throttle(settings: Settings) -> Any:
     return LoginThrottle.memory(config=config)
 
 
-def _policy(settings: Settings, keys: SigningKeys) -> Any:
+def _policy(settings: Settings, keys: SigningKeys) -> ValidationPolicy:
     from tokenward.validation import ValidationPolicy
 
     token = settings.token
@@ -173,8 +186,8 @@ async def open_runtime(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    metrics: Any | None = None,
-    hasher: Any | None = None,
+    metrics: Metrics | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open every backend described by ``settings`` and wire the services.
 
@@ -204,10 +217,10 @@ async def open_runtime(
         settings.service.data_dir.mkdir(parents=True, exist_ok=True)
     await _prepare_database(settings, url)
     engine = create_engine(url, schema=settings.database.pg_schema)
-    redis_client: Any = None
+    redis_client: Redis | None = None
     try:
         store = SqlStore(engine)
-        revocations: Any = store
+        revocations: RevocationStore = store
         if settings.redis.url:
             revocations, redis_client = await _open_redis(settings, store, clock)
         keys = await open_signing_keys(settings, engine=engine, clock=clock, metrics=metrics)
@@ -258,7 +271,9 @@ async def open_runtime(
         await engine.dispose()
 
 
-async def _open_redis(settings: Settings, store: Any, clock: Clock) -> tuple[Any, Any]:
+async def _open_redis(
+    settings: Settings, store: SqlStore, clock: Clock
+) -> tuple[RevocationStore, Redis]:
     """The Redis revocation cache in front of the SQL store, and the client.
 
     Writes go to SQL first, then Redis; reads fall back to SQL whenever Redis is down or not
