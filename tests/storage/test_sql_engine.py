@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,7 @@ def _closed_port() -> int:
     ids=["postgres-down", "sqlite-unopenable"],
 )
 async def test_unreachable_database_raises_storage_unavailable(url: str) -> None:
+    threads_before = set(threading.enumerate())
     engine = create_engine(url)
     store = SqlStore(engine)
     try:
@@ -102,3 +105,7 @@ async def test_unreachable_database_raises_storage_unavailable(url: str) -> None
             await store.is_revoked(issuer="i", jti="j", sid=None, sub="s", iat=0.0)
     finally:
         await engine.dispose()
+        # aiosqlite stops the worker thread of a failed connect without awaiting it; let
+        # those threads finish while this loop is still open (a join, not a sleep)
+        for thread in set(threading.enumerate()) - threads_before:
+            await asyncio.to_thread(thread.join, 5.0)
