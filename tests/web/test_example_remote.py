@@ -132,3 +132,21 @@ async def test_openapi_of_the_example_is_valid(client: httpx.AsyncClient) -> Non
     document = (await client.get("/openapi.json")).json()
     validate(document)
     assert {"BearerJWT": []} in document["paths"]["/orders"]["get"]["security"]
+
+
+async def test_unreachable_jwks_is_503_not_500(rs1: Key, clock: FixedClock) -> None:
+    async def broken(request: Request) -> JSONResponse:
+        return JSONResponse({"error": "down"}, status_code=500)
+
+    down = Starlette(routes=[Route("/.well-known/jwks.json", broken)])
+    jwks_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=down))
+    app = _load_example().create_app(
+        jwks_url=JWKS_URL, issuer=ISSUER, audience=AUDIENCE, client=jwks_client, clock=clock
+    )
+    async with jwks_client, LifespanManager(app) as manager:  # start-up only logs a warning
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://orders") as c:
+            response = await c.get("/orders", headers=bearer(token(rs1, clock)))
+    assert response.status_code == 503
+    assert response.json()["error"] == "jwks_unavailable"
+    assert response.headers["retry-after"] == "5"

@@ -5,10 +5,10 @@ One object per app, built once::
     auth = Authenticator(keys, policy, policies={"AdminOnly": RolePolicy(("Admin",))})
     auth.install(app)                                  # error handlers + OpenAPI schemes
 
-    router = auth.protected_router()                   # fastest: no FastAPI dependency
-    @router.get("/me")
+    @auth.route(app, "/me")                            # fastest: no FastAPI dependency
     async def me(request: Request) -> dict:
         return {"sub": principal(request).subject}
+    router = auth.protected_router(prefix="/orders")   # the same for a whole router
 
     @app.get("/admin", dependencies=[Depends(auth.policy("AdminOnly"))])   # Depends style
     async def admin() -> dict: ...
@@ -39,6 +39,7 @@ from tokenward.errors import (
 )
 from tokenward.keys import Key, KeySet
 from tokenward.validation import (
+    AsyncKeySource,
     Principal,
     RevocationCheck,
     SyncRevocationCheck,
@@ -70,9 +71,9 @@ FailureHook = Callable[[Request, TokenwardError], None]
 
 
 def _needs_await(validator: TokenValidator) -> bool:
-    """True when the validator must be awaited: an async-only revocation check, or a
-    remote key set (whose scheduled refresh only ``avalidate`` performs). Unknown
-    validator internals fall back to the always-correct async path."""
+    """For a ready-made validator: True when it must be awaited (async-only revocation
+    check or remote key set). It has no public flag for this, so unknown internals fall
+    back to the always-correct async path."""
     return bool(getattr(validator, "_async_only", True)) or (
         getattr(validator, "_async_source", True) is not None
     )
@@ -119,18 +120,22 @@ class Authenticator:
             if policy is not None or revocation is not None or clock is not None:
                 raise ConfigurationError("pass policy/clock/revocation to the TokenValidator")
             validator = source
+            self._source: Key | KeySet | KeySource | None = None
+            self._await = _needs_await(validator)
         elif policy is None:
             raise ConfigurationError("a ValidationPolicy is required to validate tokens")
         else:
             validator = TokenValidator(source, policy, clock=clock, revocation=revocation)
+            self._source = source
+            # Await only what must be awaited: an async-only revocation check (SQL, Redis)
+            # or a remote key set, whose scheduled refresh only avalidate() performs.
+            self._await = isinstance(source, AsyncKeySource) or (
+                revocation is not None and not isinstance(revocation, SyncRevocationCheck)
+            )
         #: the validator every token goes through
         self.validator = validator
-        self._source = None if isinstance(source, TokenValidator) else source
         self._validate = validator.validate
         self._avalidate = validator.avalidate
-        self._await = _needs_await(validator)
-        if revocation is not None and not isinstance(revocation, SyncRevocationCheck):
-            self._await = True
         self._transports = tuple((BearerTransport(),) if transports is None else transports)
         if not self._transports:
             raise ConfigurationError("at least one transport is required")
