@@ -1,0 +1,40 @@
+"""bench/e2e.py stays runnable: every variant app answers its token (in-process, no load)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokenward.keys import Key
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "e2e.py"
+
+
+@pytest.fixture(scope="module")
+def e2e() -> Any:
+    spec = importlib.util.spec_from_file_location("tokenward_bench_e2e", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["tokenward_bench_e2e"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_variant_serves_its_token_and_report_renders(e2e: Any) -> None:
+    rs = Key.generate("RS256", kid="rs")
+    env = {"TW_BENCH_RS_JWK": json.dumps(rs.public().to_jwk())}
+    tokens = e2e.make_tokens(rs.to_jwk(private=True))
+    costs = e2e.asgi_costs(e2e.VARIANTS, tokens, env, samples=1)  # raises on any non-200
+    assert set(costs) == set(e2e.VARIANTS)
+    report = e2e.Report("test", 1, 1.0)
+    for variant in e2e.VARIANTS:
+        report.samples[variant] = [e2e.Sample(1000.0, 1.0, 0, 1000, 1e-4)]
+    report.asgi_us = {variant: cost * 1e6 for variant, cost in costs.items()}
+    text = e2e.render(report, [])
+    assert text.startswith("## e2e")
+    assert "tokenward HS256, server CPU capacity: 1.00x unprotected (target 0.8x: met)" in text
