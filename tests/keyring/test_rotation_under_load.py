@@ -112,6 +112,17 @@ class Load:
                 self.refresh_tokens.append(body["refresh_token"])
                 for validator in self.instances:
                     self.check(f"me@{validator.name}", await validator.me(body["access_token"]))
+                # refresh on the OTHER instance: issuing through rotation, cross-instance
+                other = self.instances[1] if issuer is self.instances[0] else self.instances[0]
+                response = await other.client.post(
+                    "/auth/refresh", json={"refresh_token": body["refresh_token"]}
+                )
+                self.check(f"refresh@{other.name}", response)
+                if response.status_code == 200:
+                    pair = response.json()
+                    self.issued.append(pair["access_token"])
+                    self.refresh_tokens.append(pair["refresh_token"])
+                    self.check(f"me@{issuer.name}", await issuer.me(pair["access_token"]))
             await asyncio.sleep(0)  # yield to the other worker (not a timing sleep)
 
     async def progress(self, more: int) -> None:
@@ -265,12 +276,24 @@ async def test_rotation_under_load_with_two_instances(
                 await instance.runtime.validator.avalidate(before[0]["access_token"])
             assert (await instance.me(before[0]["access_token"])).status_code == 401
 
+        # a stolen refresh token replayed: reuse detected (a security event, and a metric)
+        replayed = await b.client.post(
+            "/auth/refresh", json={"refresh_token": load.refresh_tokens[0]}
+        )
+        assert replayed.status_code in (400, 401)
+
         # metrics moved on both instances
         for instance in (a, b):
             assert await instance.metric("tokens_issued_total") > metrics_before[instance.name]
             assert await instance.metric('logins_total{outcome="ok"}') > 0
+            assert await instance.metric('refresh_total{outcome="rotated"}') > 0
+            assert await instance.metric('token_validations_total{result="ok"}') > 0
             assert await instance.metric("key_rotations_total") == 2
             assert await instance.metric("http_request_duration_seconds_count") > 0
+        assert await b.metric('refresh_total{outcome="reuse_detected"}') == 1
+        assert any(
+            getattr(r, "event", None) == "refresh_token_reuse_detected" for r in caplog.records
+        )
 
         secrets_issued = [PASSWORD, *load.issued, *load.refresh_tokens]
         secrets_issued += [t["access_token"] for t in before]
