@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -308,3 +310,48 @@ async def test_scale_out_postgres_and_redis(
         assert jwks_one == (await two.client.get("/.well-known/jwks.json")).json()
     finally:
         await drop_schema(pg_url, unique_prefix)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_logs_carry_request_id_and_no_secrets(service: Service) -> None:
+    """Issue 5 sec. 3: JSON log lines with request id and reason code; never a token, refresh
+    secret or password (grep the captured lines for every issued string)."""
+    from tokenward.observability import JsonLogFormatter
+
+    collect = _Collect()
+    root = logging.getLogger("tokenward")
+    previous = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    try:
+        pair = await service.login("bob", BOB_PASSWORD)
+        csrf = await service.login_cookie()
+        await service.client.post("/auth/login", json={"username": "alice", "password": "nope-1"})
+        await service.client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        await service.client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        await service.client.get(
+            "/me", headers={**bearer(pair["access_token"]), "X-Request-ID": "trace-7"}
+        )
+        await service.client.post("/auth/logout-all", headers={"Origin": "https://evil.example"})
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(previous)
+    lines = [JsonLogFormatter().format(record) for record in collect.records]
+    text = "\n".join(lines)
+    secrets = [pair["access_token"], pair["refresh_token"], BOB_PASSWORD, csrf]
+    secrets += [service.alice_password, pair["refresh_token"].split(".")[1]]
+    for secret in secrets:
+        assert secret not in text
+    events = [json.loads(line) for line in lines]
+    refused = [e for e in events if e.get("request_id") == "trace-7"]
+    assert refused and refused[0]["code"] == "revoked"
+    names = {e["event"] for e in events}
+    assert {"refresh_token_reuse_detected", "login_failed", "csrf_failed"} <= names
