@@ -355,3 +355,40 @@ async def test_logs_carry_request_id_and_no_secrets(service: Service) -> None:
     assert refused and refused[0]["code"] == "revoked"
     names = {e["event"] for e in events}
     assert {"refresh_token_reuse_detected", "login_failed", "csrf_failed"} <= names
+
+
+async def test_cors_for_allowed_origins(start_service: Callable[..., Any]) -> None:
+    service: Service = await start_service({"http": {"allowed_origins": ["https://app.example"]}})
+    preflight = await service.client.options(
+        "/auth/login",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-csrf-token",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    other = await service.client.options(
+        "/auth/login",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_swagger_authorize_request_shape(service: Service) -> None:
+    """What Swagger UI's OAuth2 password flow sends (empty scope, optional client fields)."""
+    response = await service.client.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": "bob",
+            "password": BOB_PASSWORD,
+            "scope": "",
+            "client_id": "",
+        },
+    )
+    assert response.status_code == 200
+    token = response.json()["access_token"]
+    assert (await service.client.get("/me", headers=bearer(token))).status_code == 200
