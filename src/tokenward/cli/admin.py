@@ -126,6 +126,9 @@ def register_admin(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help="log level")] = "info",
         config: ConfigOpt = None,
         dev: DevOpt = False,
+        json: Annotated[
+            bool, typer.Option("--json", help="JSON log lines (default outside --dev)")
+        ] = False,
     ) -> None:
         """Run the service with uvicorn (`--dev`: data in ./.tokenward, demo user alice)."""
         cli = Cli(config=config, dev=dev)
@@ -149,7 +152,7 @@ def register_admin(app: typer.Typer) -> None:
         from tokenward.observability import configure_logging
         from tokenward.service import create_app
 
-        configure_logging(log_level, json=not settings.service.dev)
+        configure_logging(log_level, json=json or not settings.service.dev)
         app = create_app(settings)
         if settings.service.dev:
             cli.info(f"tokenward (dev) on http://{settings.http.host}:{settings.http.port}/docs")

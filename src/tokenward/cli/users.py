@@ -6,6 +6,7 @@ they are prompted without echo, twice, or read from stdin with ``--password-stdi
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import defaultdict
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +15,7 @@ import typer
 
 from tokenward.cli._common import Cli, ConfigOpt, DevOpt, JsonOpt, fmt_time, parse_claims
 from tokenward.errors import InvalidRequest, UserNotFound
+from tokenward.observability import security_event
 
 if TYPE_CHECKING:
     from tokenward.service import Runtime
@@ -364,6 +366,13 @@ async def _revoke_session(rt: Runtime, members: list[RefreshRecord]) -> None:
     # keep the sid denylisted until the last access token of the family has expired
     until = family.family_expires_at + rt.settings.access_lifetime + 120.0
     await rt.revocations.revoke_session(family.family_id, expires_at=until)
+    security_event(
+        logging.getLogger("tokenward.cli"),
+        "session_family_revoked",
+        sid=family.family_id,
+        sub=family.user_id,
+        reason="admin",
+    )
 
 
 def register_logout_all(app: typer.Typer) -> None:
