@@ -196,3 +196,18 @@ def test_empty_keyset_rejects_every_token(generated: dict[str, Key]) -> None:
 
     with pytest.raises(UnknownKey):
         jws.verify(jws.sign(b"x", generated["HS256"]), KeySet([]))
+
+
+def test_keyset_is_immutable(generated: dict[str, Key]) -> None:
+    keyset = KeySet([generated["ES256"]])
+    with pytest.raises(AttributeError):
+        keyset._keys = ()  # type: ignore[misc]
+    assert len(keyset) == 1
+
+
+def test_tokenward_jws_is_the_jose_facade() -> None:
+    import tokenward
+    import tokenward.jose.jws
+
+    assert tokenward.jws is tokenward.jose.jws
+    assert tokenward.Verified is tokenward.jose.jws.Verified

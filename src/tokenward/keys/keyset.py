@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from tokenward.errors import InvalidKey, UnknownKey
 from tokenward.keys._key import Key
@@ -23,6 +23,11 @@ class KeySet:
 
     __slots__ = ("__weakref__", "_by_kid", "_header_cache", "_keys", "_single")
 
+    _by_kid: dict[str, Key]
+    _keys: tuple[Key, ...]
+    _single: Key | None
+    _header_cache: dict[str, tuple[dict[str, Any], Key]]
+
     def __init__(self, keys: Iterable[Key]) -> None:
         by_kid: dict[str, Key] = {}
         for key in keys:
@@ -31,10 +36,18 @@ class KeySet:
             if key.kid in by_kid:  # Wycheproof jws_duplicate_kid (B5)
                 raise InvalidKey(f"duplicate kid {key.kid!r} in key set")
             by_kid[key.kid] = key
-        self._by_kid = by_kid
-        self._keys = tuple(by_kid.values())
-        self._single = self._keys[0] if len(self._keys) == 1 else None
-        self._header_cache: dict[str, tuple[dict[str, Any], Key]] = {}
+        values = tuple(by_kid.values())
+        put = object.__setattr__
+        put(self, "_by_kid", by_kid)
+        put(self, "_keys", values)
+        put(self, "_single", values[0] if len(values) == 1 else None)
+        put(self, "_header_cache", {})
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("KeySet is immutable")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError("KeySet is immutable")
 
     @classmethod
     def from_jwks(cls, doc: Mapping[str, Any], *, skip_unusable: bool = False) -> KeySet:
