@@ -153,3 +153,19 @@ def test_algorithms_given_as_a_string_is_a_configuration_error(keys: dict[str, K
         jws.verify(token, keys["HS256"], algorithms="HS256,RS256")
     with pytest.raises(ConfigurationError):
         decode_jwt(token, keys["HS256"], algorithms="HS256")
+
+
+@pytest.mark.parametrize("resolver", [None, [], {"kid": "x"}, "secret"], ids=repr)
+def test_keys_argument_of_the_wrong_type_is_a_configuration_error(
+    keys: dict[str, Key], resolver: object
+) -> None:
+    with pytest.raises(ConfigurationError):
+        jws.verify(jws.sign(b"x", keys["HS256"]), resolver)  # type: ignore[arg-type]
+
+
+def test_header_cache_stays_bounded(keys: dict[str, Key]) -> None:
+    key = Key.generate("HS256", kid="bounded")
+    for i in range(500):
+        jws.verify(jws.sign(b"x", key, header={"typ": f"t{i}"}), key)
+        assert len(key._header_cache) <= 64
+        assert len(key._sign_cache) <= 64

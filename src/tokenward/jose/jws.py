@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tokenward.errors import ConfigurationError
 from tokenward.jose._compact import DEFAULT_MAX_BYTES, sign_compact, verify_compact
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ def verify(
     :raise UnknownKey: no key for ``kid``
     :raise AlgorithmNotAllowed: ``alg`` is not the key's algorithm or not allowed
     :raise BadSignature: the signature does not verify
+    :raise ConfigurationError: ``keys`` is not a ``Key``/``KeySet``, or ``algorithms`` is a
+        string
     """
+    if not hasattr(keys, "_lookup"):
+        raise ConfigurationError("keys must be a Key or a KeySet")
     header, payload, key = verify_compact(token, keys, algorithms=algorithms, max_bytes=max_bytes)
     return Verified(header, payload, key)
