@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import math
 import pickle
+import random
 from typing import Any
 
 import pytest
@@ -371,3 +373,52 @@ def test_key_is_immutable_and_not_constructible_directly() -> None:
 def test_repr_does_not_contain_secret_material() -> None:
     key = Key.from_secret(b"s" * 32, alg="HS256", kid="k")
     assert "sss" not in repr(key) and "c3Nz" not in repr(key)
+
+
+# --- ROCA (CVE-2017-15361; security profile A18 and sec. 8) --- #
+
+_SMALL_PRIMES = [p for p in range(2, 168) if all(p % d for d in range(2, p))]
+
+
+def _probably_prime(n: int, rng: random.Random) -> bool:
+    if any(n % p == 0 for p in _SMALL_PRIMES):
+        return n in _SMALL_PRIMES
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for _ in range(16):
+        x = pow(rng.randrange(2, n - 1), d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _roca_style_prime(rng: random.Random) -> int:
+    """p = k * M + (65537^a mod M), M the primorial of the primes up to 167 (the structure
+    of the Infineon RSALib primes)."""
+    m = math.prod(_SMALL_PRIMES)
+    while True:
+        k = rng.randrange((3 << 1022) // m, (1 << 1024) // m)
+        p = k * m + pow(65537, rng.randrange(1, 1 << 20), m)
+        if _probably_prime(p, rng):
+            return p
+
+
+def test_rsa_modulus_with_the_roca_fingerprint_is_refused() -> None:
+    rng = random.Random(2017_15361)
+    p, q = _roca_style_prime(rng), _roca_style_prime(rng)
+    n = p * q
+    assert n.bit_length() == 2048
+    with pytest.raises(InvalidKey, match="ROCA"):
+        Key.from_jwk({"kty": "RSA", "alg": "RS256", "n": uint(n), "e": "AQAB"})
+
+
+def test_random_rsa_keys_do_not_trip_the_roca_check() -> None:
+    for _ in range(3):
+        assert Key.generate("PS256").kty == "RSA"
