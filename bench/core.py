@@ -422,17 +422,25 @@ class Report:
     sign: dict[str, dict[str, Stats]]
     rounds: int
     seconds: float
+    wall: bool = False
 
 
-def run(algs: tuple[str, ...], *, rounds: int, target: float, verbose: bool = True) -> Report:
+def run(
+    algs: tuple[str, ...],
+    *,
+    rounds: int,
+    target: float,
+    verbose: bool = True,
+    wall: bool = False,
+) -> Report:
     """Gate, then time every (operation, algorithm, implementation) cell."""
     with warnings.catch_warnings():
         # authlib.jose warns on import, joserfc on every EdDSA call: not what is measured
         warnings.simplefilter("ignore")
-        return _run(algs, rounds=rounds, target=target, verbose=verbose)
+        return _run(algs, rounds=rounds, target=target, verbose=verbose, wall=wall)
 
 
-def _run(algs: tuple[str, ...], *, rounds: int, target: float, verbose: bool) -> Report:
+def _run(algs: tuple[str, ...], *, rounds: int, target: float, verbose: bool, wall: bool) -> Report:
     now = time.time()
     setups = {alg: build(alg, now) for alg in algs}
     cells: dict[str, Callable[[], object]] = {}
@@ -451,8 +459,9 @@ def _run(algs: tuple[str, ...], *, rounds: int, target: float, verbose: bool) ->
         if verbose:
             print(f"  round {r + 1}/{rounds}", file=sys.stderr, end="\r", flush=True)
 
-    stats = run_cells(cells, rounds=rounds, target=target, progress=progress)
-    report = Report({a: {} for a in algs}, {a: {} for a in algs}, rounds, 0.0)
+    timer = time.perf_counter_ns if wall else time.thread_time_ns
+    stats = run_cells(cells, rounds=rounds, target=target, progress=progress, timer=timer)
+    report = Report({a: {} for a in algs}, {a: {} for a in algs}, rounds, 0.0, wall)
     for key, value in stats.items():
         op, alg, name = key.split("|")
         getattr(report, op)[alg][name] = value
@@ -542,7 +551,14 @@ def render(report: Report) -> str:
         f"Python {platform.python_version()}; cryptography {cryptography.__version__}; "
         + ", ".join(versions),
         f"- {report.rounds} interleaved rounds, each cell sampled once per round in shuffled "
-        f"order, ~20 ms per sample; µs per operation; wall {report.seconds:.0f} s. "
+        f"order, ~20 ms per sample; µs per operation ("
+        + (
+            "wall clock"
+            if report.wall
+            else "thread CPU time, so waiting for a CPU on a "
+            "shared machine is not counted; `--wall` for wall clock"
+        )
+        + f"); run took {report.seconds:.0f} s; load average at start {_load()}. "
         "`bench/core.py`, one process.",
         "- verify = decode + signature + iss/aud/exp checks of the same token; tokenward runs "
         "its full policy (typ, nbf, iat, lifetime, jti, sub) with the cache disabled; "
@@ -559,6 +575,13 @@ def render(report: Report) -> str:
         *targets(report, "minimum"),
     ]
     return "\n".join(lines)
+
+
+def _load() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def write_section(path: Path, section: str, name: str = "core") -> None:
@@ -583,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run, writes nothing")
     parser.add_argument("--algs", default=",".join(ALGS), help="comma-separated algorithms")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--wall", action="store_true", help="wall clock instead of CPU time")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args(argv)
     algs = tuple(a for a in args.algs.split(",") if a)
@@ -590,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown algorithms {sorted(unknown)}")
     rounds = args.rounds or (3 if args.quick else 31)
-    report = run(algs, rounds=rounds, target=0.002 if args.quick else 0.02)
+    report = run(algs, rounds=rounds, target=0.002 if args.quick else 0.02, wall=args.wall)
     text = render(report)
     print(text)
     if not args.quick:

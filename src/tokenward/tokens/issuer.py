@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 import time
-from base64 import urlsafe_b64encode
+from binascii import b2a_base64
 from collections.abc import Callable, Collection, Mapping
+from os import urandom
 from typing import Any, NamedTuple
 
 from tokenward.errors import ConfigurationError
@@ -41,8 +41,12 @@ class IssuedToken(NamedTuple):
     kid: str
 
 
+_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    """Unpadded base64url (RFC 7515 sec. 2), without the stdlib wrappers' call overhead."""
+    return b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=").decode("ascii")
 
 
 def _check_id(value: object, what: str) -> str:
@@ -131,10 +135,12 @@ class TokenIssuer:
 
         :raises ConfigurationError: for invalid arguments or a reserved custom claim.
         """
-        _check_id(subject, "subject")
+        if type(subject) is not str or not 0 < len(subject) <= _MAX_ID_LENGTH:
+            _check_id(subject, "subject")  # raises with the message
         iat = int(self._now())
         exp = iat + (self._lifetime if lifetime is None else _lifetime(lifetime))
-        jti = secrets.token_urlsafe(16)  # 128 bits from the OS CSPRNG (RFC 7519 sec. 4.1.7)
+        # 128 bits from the OS CSPRNG, exactly secrets.token_urlsafe(16) (RFC 7519 4.1.7)
+        jti = _b64(urandom(16))
         payload: dict[str, Any] = {
             "iss": self._issuer,
             "sub": subject,
@@ -145,19 +151,20 @@ class TokenIssuer:
             "jti": jti,
         }
         if name is not None:
-            if not isinstance(name, str):
+            if type(name) is not str:
                 raise ConfigurationError("name must be a string")
             payload["name"] = name
         if roles:
-            if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
+            role_list = list(roles)
+            if isinstance(roles, str) or not all(type(r) is str for r in role_list):
                 raise ConfigurationError("roles must be a collection of strings")
-            payload["roles"] = list(roles)
+            payload["roles"] = role_list
         if session_id is not None:
             payload["sid"] = _check_id(session_id, "session_id")
         if claims:
-            clash = RESERVED_CLAIMS.intersection(claims)
-            if clash:
-                raise ConfigurationError(f"custom claims may not set {sorted(clash)}")
+            if not RESERVED_CLAIMS.isdisjoint(claims):
+                clash = sorted(RESERVED_CLAIMS.intersection(claims))
+                raise ConfigurationError(f"custom claims may not set {clash}")
             payload.update(claims)
         try:
             body = self._encode(payload).encode("utf-8")

@@ -7,6 +7,7 @@ two precomputed bounds (``start`` and ``end``) that the validator compares on ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import isfinite
 from typing import Any
 
@@ -42,6 +43,10 @@ MAX_ID_LENGTH = 256
 Entry = tuple[Principal, float, float, str, "dict[str, Any] | None"]
 
 
+#: claims whose presence entry() checks itself
+_CHECKED_CLAIMS = frozenset({"iss", "aud", "exp", "iat", "sub", "jti", "sid"})
+
+
 def _bad_date(name: str) -> InvalidClaim:
     return InvalidClaim("NumericDate must be a finite number", claim=name)
 
@@ -63,7 +68,7 @@ class Rules:
         "leeway",
         "max_lifetime",
         "name_claim",
-        "required",
+        "required_other",
         "required_set",
         "role_claim",
         "typ_exact",
@@ -77,8 +82,9 @@ class Rules:
         self.max_lifetime = float(policy.max_lifetime)
         required = ["iss", "aud"]
         required += [c for c in policy.required_claims if c not in required]
-        self.required = tuple(required)
         self.required_set = frozenset(required)
+        #: required claims without a dedicated check in entry()
+        self.required_other = tuple(c for c in required if c not in _CHECKED_CLAIMS)
         self.typ_normal = frozenset(normalize_media_type(t) for t in policy.token_types)
         self.typ_exact = frozenset(policy.token_types) | self.typ_normal
         self.name_claim = policy.name_claim
@@ -97,24 +103,22 @@ class Rules:
         typ = header.get("typ")
         if type(typ) is not str or not (typ in self.typ_exact or self.typ_ok(typ)):
             raise InvalidTokenType()
-        if type(claims) is not dict:
-            raise InvalidClaim("claims must be a JSON object")
-        if not claims.keys() >= self.required_set:
-            missing = next(name for name in self.required if name not in claims)
-            raise MissingClaim(claim=missing)
-        issuer = claims["iss"]
+        try:  # iss, aud and exp are always required (RFC 8725 sec. 3.8, 3.9; profile E1)
+            issuer = claims["iss"]
+            aud = claims["aud"]
+            exp = claims["exp"]
+        except KeyError as exc:
+            raise MissingClaim(claim=exc.args[0]) from None
         if type(issuer) is not str or issuer not in self.issuers:
             raise InvalidIssuer(claim="iss")
-        aud = claims["aud"]
         if type(aud) is not str or aud not in self.audiences:
             self._check_audience(aud)
-        get = claims.get
         # NumericDates are finite JSON numbers, never bools or strings (RFC 7519 sec. 2;
         # profile E2/E3: True is an int in Python, so compare exact types).
-        exp = claims["exp"]
         kind = type(exp)
         if kind is not int and (kind is not float or not isfinite(exp)):
             raise _bad_date("exp")
+        get = claims.get
         leeway = self.leeway
         iat = get("iat")
         if iat is not None:
@@ -124,9 +128,8 @@ class Rules:
             if exp - iat > self.max_lifetime:
                 raise LifetimeTooLong(claim="exp")
             start = iat - leeway
-        elif "iat" in claims:
-            raise _bad_date("iat")
         else:
+            self._absent(claims, "iat", _bad_date)
             start = exp - self.max_lifetime
         nbf = get("nbf")
         if nbf is not None:
@@ -139,29 +142,32 @@ class Rules:
             raise _bad_date("nbf")
         # Identifiers: non-empty, bounded strings (profile E8).
         sub = get("sub")
-        if (sub is not None or "sub" in claims) and (
-            type(sub) is not str or not 0 < len(sub) <= MAX_ID_LENGTH
-        ):
+        if sub is None:
+            self._absent(claims, "sub", _bad_id)
+        elif type(sub) is not str or not 0 < len(sub) <= MAX_ID_LENGTH:
             raise _bad_id("sub")
         jti = get("jti")
-        if (jti is not None or "jti" in claims) and (
-            type(jti) is not str or not 0 < len(jti) <= MAX_ID_LENGTH
-        ):
+        if jti is None:
+            self._absent(claims, "jti", _bad_id)
+        elif type(jti) is not str or not 0 < len(jti) <= MAX_ID_LENGTH:
             raise _bad_id("jti")
         sid = get("sid")
-        if (sid is not None or "sid" in claims) and (
-            type(sid) is not str or not 0 < len(sid) <= MAX_ID_LENGTH
-        ):
+        if sid is None:
+            self._absent(claims, "sid", _bad_id)
+        elif type(sid) is not str or not 0 < len(sid) <= MAX_ID_LENGTH:
             raise _bad_id("sid")
+        for required in self.required_other:
+            if required not in claims:
+                raise MissingClaim(claim=required)
         name = get(self.name_claim)
         if name is not None and type(name) is not str:
             raise InvalidClaim("must be a string", claim=self.name_claim)
         raw_roles = get(self.role_claim)
         if type(raw_roles) is list:
-            for role in raw_roles:
+            roles: tuple[str, ...] = tuple(raw_roles)
+            for role in roles:
                 if type(role) is not str:
                     raise _bad_roles(self.role_claim)
-            roles: tuple[str, ...] = tuple(raw_roles)
         elif type(raw_roles) is str:
             roles = (raw_roles,)
         elif raw_roles is None and self.role_claim not in claims:
@@ -173,6 +179,15 @@ class Rules:
             return principal, start, exp + leeway, typ, None
         rev = {"issuer": issuer, "jti": jti, "sid": sid, "sub": sub, "iat": iat}
         return principal, start, exp + leeway, typ, rev
+
+    def _absent(
+        self, claims: dict[str, Any], name: str, bad: Callable[[str], InvalidClaim]
+    ) -> None:
+        """``claims.get(name)`` was None: JSON null is a bad value; absence may be allowed."""
+        if name in claims:
+            raise bad(name)
+        if name in self.required_set:
+            raise MissingClaim(claim=name)
 
     def _check_audience(self, aud: Any) -> None:
         # RFC 7519 sec. 4.1.3: a string or an array of strings; exact match (RFC 8725 3.9).
