@@ -313,19 +313,22 @@ async def test_scale_out_postgres_and_redis(
 
 
 class _Collect(logging.Handler):
+    """Formats at emit time, like a real handler (the request context is live then)."""
+
     def __init__(self) -> None:
+        from tokenward.observability import JsonLogFormatter
+
         super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
+        self.setFormatter(JsonLogFormatter())
+        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        self.lines.append(self.format(record))
 
 
 async def test_logs_carry_request_id_and_no_secrets(service: Service) -> None:
     """Issue 5 sec. 3: JSON log lines with request id and reason code; never a token, refresh
     secret or password (grep the captured lines for every issued string)."""
-    from tokenward.observability import JsonLogFormatter
-
     collect = _Collect()
     root = logging.getLogger("tokenward")
     previous = root.level
@@ -344,7 +347,7 @@ async def test_logs_carry_request_id_and_no_secrets(service: Service) -> None:
     finally:
         root.removeHandler(collect)
         root.setLevel(previous)
-    lines = [JsonLogFormatter().format(record) for record in collect.records]
+    lines = collect.lines
     text = "\n".join(lines)
     secrets = [pair["access_token"], pair["refresh_token"], BOB_PASSWORD, csrf]
     secrets += [service.alice_password, pair["refresh_token"].split(".")[1]]

@@ -23,7 +23,7 @@ from tokenward.clock import Clock
 from tokenward.observability import Metrics, configure_logging
 from tokenward.service.deps import ServiceAuth
 from tokenward.service.devmode import ensure_demo_user
-from tokenward.service.middleware import RequestContextMiddleware, request_id_logging
+from tokenward.service.middleware import RequestContextMiddleware
 from tokenward.service.routers.auth import build_auth_router
 from tokenward.service.routers.demo import build_demo_router
 from tokenward.service.routers.health import build_health_router
@@ -94,8 +94,7 @@ def create_app(
             sighup = getattr(rt.keys, "install_sighup", None)
             installed = bool(sighup(loop)) if sighup is not None else False
             try:
-                with request_id_logging():
-                    yield
+                yield
             finally:
                 if installed:
                     rt.keys.remove_sighup(loop)  # type: ignore[attr-defined]

@@ -7,76 +7,28 @@ attacker cannot grow label cardinality.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final
+
+from tokenward.observability import log_context
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from tokenward.observability import Metrics
 
-__all__ = [
-    "CURRENT_REQUEST_ID",
-    "RequestContextMiddleware",
-    "RequestIdFilter",
-    "request_id_logging",
-]
-
-#: id of the request being handled in this context. Module-level on purpose: the Python docs
-#: ask for ContextVars to be created at module level (contexts keep strong references to
-#: them); its value is per task, so concurrent apps and requests never see each other's.
-CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("tokenward_request_id", default=None)
-
-#: the loggers whose records get the request id (logger filters do not apply to children)
-SERVICE_LOGGERS: Final = (
-    "tokenward.service",
-    "tokenward.service.auth",
-    "tokenward.web",
-    "tokenward.sessions",
-    "tokenward.sessions.throttle",
-    "tokenward.keyring",
-    "tokenward.storage.redis",
-)
+__all__ = ["RequestContextMiddleware"]
 
 #: accept a caller's request id only when it is short and harmless in a log line
 _REQUEST_ID_RE: Final = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _UNMATCHED: Final = "<unmatched>"
 
 
-class RequestIdFilter(logging.Filter):
-    """Adds the current request's id to log records that do not carry one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "request_id", None) is None:
-            request_id = CURRENT_REQUEST_ID.get()
-            if request_id is not None:
-                record.request_id = request_id
-        return True
-
-
-@contextmanager
-def request_id_logging() -> Iterator[None]:
-    """Install a :class:`RequestIdFilter` on the service loggers for the app's lifetime."""
-    log_filter = RequestIdFilter()
-    loggers = [logging.getLogger(name) for name in SERVICE_LOGGERS]
-    for logger in loggers:
-        logger.addFilter(log_filter)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(log_filter)
-
-
 class RequestContextMiddleware:
-    """Sets ``scope["state"]["request_id"]`` and :data:`CURRENT_REQUEST_ID` (for log
-    records), echoes ``X-Request-ID``, records latency."""
+    """Sets ``scope["state"]["request_id"]``, binds it to every log line of the request
+    (``tokenward.observability.log_context``), echoes ``X-Request-ID``, records latency."""
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
@@ -99,11 +51,10 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        reset = CURRENT_REQUEST_ID.set(request_id)
         try:
-            await self.app(scope, receive, send_wrapper)
+            with log_context(request_id=request_id):
+                await self.app(scope, receive, send_wrapper)
         finally:
-            CURRENT_REQUEST_ID.reset(reset)
             route = scope.get("route")
             template = getattr(route, "path", None) or _UNMATCHED
             self.metrics.observe_request(
