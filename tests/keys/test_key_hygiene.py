@@ -23,6 +23,29 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def pkcs8(private_key: Any, password: bytes | None = None) -> bytes:
+    """PKCS#8 PEM of a ``cryptography`` private key (encrypted when ``password`` is given)."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+    )
+
+
+def spki(private_key: Any) -> bytes:
+    """SubjectPublicKeyInfo PEM of the public half of a ``cryptography`` private key."""
+    return bytes(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
 def uint(value: int) -> str:
     return b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
@@ -74,13 +97,8 @@ def test_from_secret_refuses_asymmetric_algorithms() -> None:
 
 def test_rsa_1024_bit_key_is_refused() -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    pem = small.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     with pytest.raises(InvalidKey):
-        Key.from_pem(pem, alg="RS256")
+        Key.from_pem(pkcs8(small), alg="RS256")
     numbers = small.public_key().public_numbers()
     with pytest.raises(InvalidKey):
         Key.from_jwk({"kty": "RSA", "alg": "RS256", "n": uint(numbers.n), "e": uint(numbers.e)})
@@ -149,13 +167,8 @@ def test_wrong_or_unknown_crv_is_refused(ec_jwk: dict[str, Any], crv: str | None
 
 @pytest.mark.parametrize(("alg", "curve"), [("ES384", ec.SECP256R1()), ("ES256", ec.SECP521R1())])
 def test_ec_curve_must_match_the_alg(alg: str, curve: ec.EllipticCurve) -> None:
-    pem = ec.generate_private_key(curve).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     with pytest.raises(InvalidKey):
-        Key.from_pem(pem, alg=alg)
+        Key.from_pem(pkcs8(ec.generate_private_key(curve)), alg=alg)
 
 
 def test_es256_jwk_with_p521_key_is_refused() -> None:
@@ -165,13 +178,8 @@ def test_es256_jwk_with_p521_key_is_refused() -> None:
 
 
 def test_secp256k1_pem_is_refused() -> None:
-    pem = (
-        ec.generate_private_key(ec.SECP256K1())
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
     with pytest.raises(InvalidKey):
-        Key.from_pem(pem, alg="ES256")
+        Key.from_pem(spki(ec.generate_private_key(ec.SECP256K1())), alg="ES256")
 
 
 @pytest.mark.parametrize("member", ["x", "y", "d"])
@@ -217,13 +225,8 @@ def test_okp_curves_other_than_ed25519_are_refused(crv: str) -> None:
 
 @pytest.mark.parametrize("make", [x25519.X25519PrivateKey.generate, ed448.Ed448PrivateKey.generate])
 def test_x25519_and_ed448_pem_are_refused(make: Any) -> None:
-    pem = (
-        make()
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
     with pytest.raises(InvalidKey):
-        Key.from_pem(pem, alg="EdDSA")
+        Key.from_pem(spki(make()), alg="EdDSA")
 
 
 def test_ed25519_private_key_not_matching_x_is_refused() -> None:
@@ -312,13 +315,8 @@ def test_malformed_pem_raises_invalid_key_only(data: object) -> None:
 
 
 def test_encrypted_pem_is_refused() -> None:
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"password"),
-    )
     with pytest.raises(InvalidKey):
-        Key.from_pem(pem, alg="ES256")
+        Key.from_pem(pkcs8(ec.generate_private_key(ec.SECP256R1()), b"password"), alg="ES256")
 
 
 def test_rsa_pem_bound_to_an_ec_or_hmac_alg_is_refused() -> None:
