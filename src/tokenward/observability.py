@@ -50,10 +50,10 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = [
     "LOGIN_OUTCOMES",
@@ -111,37 +111,40 @@ class Metrics:
     """
 
     def __init__(self, *, namespace: str = "") -> None:
+        # Imported here: the logging half of this module works without prometheus-client.
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
         #: the registry :meth:`render` exposes; pass it to extra collectors if needed
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry: CollectorRegistry = CollectorRegistry(auto_describe=True)
         ns = namespace
-        self.tokens_issued = Counter(
+        self.tokens_issued: Counter = Counter(
             "tokens_issued", "Access tokens issued", namespace=ns, registry=self.registry
         )
-        self.token_validations = Counter(
+        self.token_validations: Counter = Counter(
             "token_validations",
             "Access-token validations by result (ok or the error code)",
             ["result"],
             namespace=ns,
             registry=self.registry,
         )
-        self.refresh = Counter(
+        self.refresh: Counter = Counter(
             "refresh",
             "Refresh-token exchanges by outcome",
             ["outcome"],
             namespace=ns,
             registry=self.registry,
         )
-        self.logins = Counter(
+        self.logins: Counter = Counter(
             "logins",
             "Password logins by outcome",
             ["outcome"],
             namespace=ns,
             registry=self.registry,
         )
-        self.key_rotations = Counter(
+        self.key_rotations: Counter = Counter(
             "key_rotations", "Signing-key rotations", namespace=ns, registry=self.registry
         )
-        self.request_duration = Histogram(
+        self.request_duration: Histogram = Histogram(
             "http_request_duration_seconds",
             "HTTP request latency by route template, method and status",
             ["route", "method", "status"],
@@ -182,6 +185,8 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry and its content type."""
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float:
