@@ -501,9 +501,9 @@ def render(report: Report, extra: list[str]) -> str:
         f"{report.rounds} interleaved rounds x {report.seconds:g} s; medians. Load average "
         f"at start: {report.load_average:.1f} (other processes on the machine lower req/s).",
         "",
-        "| GET /me protected by | req/s | vs unprotected | p99 ms | server CPU us/req | "
-        "vs unprotected | in-process us/req | vs unprotected |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| GET /me protected by | req/s | vs unprotected | p99 ms | server busy | "
+        "server CPU us/req | vs unprotected | in-process us/req | vs unprotected |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     asgi_base = report.asgi_us.get(UNPROTECTED, float("nan"))
     cpu_base = report.server_cpu_us(UNPROTECTED)
@@ -514,13 +514,17 @@ def render(report: Report, extra: list[str]) -> str:
             cpu = report.server_cpu_us(variant)
             lines.append(
                 f"| {variant} | {rps:.0f} | {rps / base:.2f} | {report.p99(variant):.2f} | "
-                f"{cpu:.0f} | {cpu_base / cpu:.2f} | {cost:.1f} | {asgi_base / cost:.2f} |"
+                f"{rps * cpu / 1e6:.0%} | {cpu:.0f} | {cpu_base / cpu:.2f} | {cost:.1f} | "
+                f"{asgi_base / cost:.2f} |"
             )
     lines += [
         "",
         "Server CPU: CPU time the uvicorn process spent per request under load (from "
         "/proc), which other load on the machine does not inflate; its ratio is the "
-        "capacity ratio.",
+        "capacity ratio. Server busy = req/s x CPU per request: below ~100 % the server "
+        "was not the bottleneck (the load generator or a busy machine was), which "
+        "compresses the req/s ratios towards 1; the capacity ratio is what a saturated "
+        "server shows.",
         "In-process: the app called directly through ASGI (no socket, no HTTP parsing), "
         "process CPU time, minimum over interleaved samples; the ratio is a throughput ratio.",
         "",
