@@ -39,7 +39,6 @@ __all__ = ["CsrfProtector"]
 _NONCE_BYTES: Final = 16
 _MAC_BYTES: Final = 32
 #: b64url of 48 bytes is exactly 64 chars, no padding (RFC 4648 sec. 5)
-_TOKEN_CHARS: Final = 64
 _TOKEN_RE: Final = re.compile(r"[A-Za-z0-9_-]{64}")
 #: domain separation: this key material is never used for anything else
 _LABEL: Final = b"tokenward-csrf-v1"
