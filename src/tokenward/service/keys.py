@@ -127,9 +127,12 @@ async def open_signing_keys(
         _store(settings, engine),
         alg=token.algorithm,
         clock=clock,
-        # A retired key stays published until every token it signed has expired
-        # (RFC 8725 sec. 3.8 / profile B10): max lifetime plus leeway.
-        retire_after=settings.access_lifetime + token.clock_skew_seconds,
+        # A retired key stays published until every token it signed has expired (profile
+        # B10): max lifetime plus leeway, plus one poll interval because an instance that has
+        # not polled yet may still sign with it (docs/operations.md).
+        retire_after=(
+            settings.access_lifetime + token.clock_skew_seconds + settings.keys.poll_seconds
+        ),
         poll_interval=settings.keys.poll_seconds,
         rotate_every=None if rotate_days is None else rotate_days * DAY,
         min_prepublish=float(settings.service.jwks_max_age),
