@@ -395,3 +395,42 @@ async def test_swagger_authorize_request_shape(service: Service) -> None:
     assert response.status_code == 200
     token = response.json()["access_token"]
     assert (await service.client.get("/me", headers=bearer(token))).status_code == 200
+
+
+async def test_hmac_algorithm_from_secret(start_service: Callable[..., Any]) -> None:
+    """HS256 with a configured secret: tokens validate, the secret is never published."""
+    service: Service = await start_service(
+        {"token": {"algorithm": "HS256", "hmac_secret": "k" * 32}}
+    )
+    pair = await service.login("bob", BOB_PASSWORD)
+    assert (
+        await service.client.get("/me", headers=bearer(pair["access_token"]))
+    ).status_code == 200
+    jwks = await service.client.get("/.well-known/jwks.json")
+    assert jwks.json() == {"keys": []}
+
+
+async def test_uvicorn_factory_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """``uvicorn --factory tokenward.service.app:create_app_from_env``."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from tokenward.service import create_app_from_env
+
+    monkeypatch.setenv("TOKENWARD__SERVICE__DEV", "true")
+    monkeypatch.setenv("TOKENWARD__SERVICE__DATA_DIR", str(tmp_path / "factory"))
+    logger = logging.getLogger("tokenward")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    try:
+        app = create_app_from_env()
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+                meta = (await client.get("/.well-known/openid-configuration")).json()
+        assert meta["issuer"] == "http://127.0.0.1:8000"
+        assert app.state.settings.service.dev is True
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.propagate, logger.level = saved[1], saved[2]
