@@ -1,8 +1,13 @@
 """Strict JOSE: compact JWS signing and verification (RFC 7515, 7518, 8037).
 
 Public facade: :mod:`tokenward.jose.jws` (re-exported as ``tokenward.jws``).
-``decode_jwt`` is the fast path for the validator: verify and strict JSON claims parse in one
-pass, returning ``(header, claims, key)``.
+
+``decode_jwt(token, keys, *, algorithms=None, max_bytes=8192) -> (header, claims, key)`` is
+the fast path for the validator: the same checks as ``jws.verify`` (security profile rules
+1-10) plus a strict JSON-object parse of the payload, in one pass. ``header`` and ``claims``
+are fresh dicts owned by the caller. ``keys`` is a ``Key`` or ``KeySet`` (anything with the
+``KeyResolver`` shape); parsed headers are cached per key / key set, keyed by the exact
+header segment, so a new ``KeySet`` starts with an empty cache.
 """
 
 from __future__ import annotations
