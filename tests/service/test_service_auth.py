@@ -275,6 +275,7 @@ async def test_logout_revokes_session(service: Service) -> None:
 async def test_logout_without_credentials_is_401(service: Service) -> None:
     response = await service.client.post("/auth/logout")
     assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_logout_all_ends_every_session(service: Service) -> None:

@@ -29,6 +29,8 @@ from tokenward.service.schemas import (
     error_responses,
     form_body_schema,
 )
+from tokenward.validation import Principal
+from tokenward.web.errors import TokenwardHTTPException, unauthorized_response
 
 __all__ = ["UnsupportedGrantType", "build_auth_router", "token_body"]
 
@@ -207,7 +209,8 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
                 await auth.check_cookie_refresh(request, runtime, cookie_token)
                 refresh_token = cookie_token
         if principal is None and refresh_token is None:
-            raise InvalidToken()
+            # No credentials at all: RFC 6750 sec. 3.1 challenge without an error code.
+            raise TokenwardHTTPException(InvalidToken(), unauthorized_response())
         await runtime.auth.logout(refresh_token=refresh_token, principal=principal)
         response = Response(status_code=204, headers=_NO_STORE)
         auth.clear_cookies(response)
@@ -218,10 +221,10 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         status_code=204,
         summary="End every session of the current user",
         responses=error_responses(401, 403),
-        dependencies=[Depends(auth.principal)],
     )
-    async def logout_all(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-        principal = request.state.principal
+    async def logout_all(
+        principal: Principal = Depends(auth.principal), runtime: Runtime = Depends(get_runtime)
+    ) -> Response:
         await runtime.auth.logout_all(principal.subject)
         response = Response(status_code=204, headers=_NO_STORE)
         auth.clear_cookies(response)
