@@ -28,6 +28,12 @@ ALICE, BOB = "alice-password-1234", "bob-password-1234"
 START_DEADLINE = 60.0
 
 
+def _tokenward() -> list[str]:
+    """The installed ``tokenward`` console script (the module entry point as a fallback)."""
+    script = Path(sys.executable).parent / "tokenward"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "tokenward.cli"]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,7 +60,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tokenward.cli", "serve", "--dev", "--port", str(port)],
+            [*_tokenward(), "serve", "--dev", "--port", str(port)],
             cwd=tmp_path,
             env=env,
             stdout=log,
