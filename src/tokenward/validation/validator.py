@@ -52,6 +52,7 @@ class TokenValidator:
         "_async_source",
         "_cache",
         "_cache_size",
+        "_entry_of",
         "_keys",
         "_max_bytes",
         "_now",
@@ -81,6 +82,7 @@ class TokenValidator:
         self.policy = policy
         self._rules = Rules(policy)
         self._typ_exact = self._rules.typ_exact
+        self._entry_of = self._rules.entry
         self._algorithms = frozenset(policy.algorithms)
         self._max_bytes = policy.max_token_bytes
         self._now: Callable[[], float] = time.time if clock is None else clock.now
@@ -132,8 +134,16 @@ class TokenValidator:
             entry = self._cache.get(token)
         except TypeError:  # unhashable: not a token at all
             raise MalformedToken() from None
-        if entry is None:
-            entry = self._load(token)
+        if entry is None:  # verify, then the clock-free rules (decode_jwt refuses non-str)
+            header, claims, _ = decode_jwt(
+                token,
+                self._keys,  # type: ignore[arg-type]  # bound above when from a source
+                algorithms=self._algorithms,
+                max_bytes=self._max_bytes,
+            )
+            entry = self._entry_of(header, claims, self._wants_rev_args)
+            if self._cache_size:
+                self._remember(token, entry)
         principal, start, end, typ, rev_args = entry
         now = self._now()
         if now < start or now >= end:
@@ -175,6 +185,8 @@ class TokenValidator:
                     raise
                 self._rebind(asource.current_keys())
                 entry = self._load(token)
+            if self._cache_size:
+                self._remember(token, entry)
         self._check_clock_and_type(entry)
         revocation, rev_args = self._revocation, entry[4]
         if revocation is not None and rev_args is not None:
@@ -218,23 +230,20 @@ class TokenValidator:
         self._keys = keys
 
     def _load(self, token: str | bytes) -> Entry:
-        """Verify the signature and the clock-free rules; remember the result."""
-        cache = self._cache
-        # decode_jwt refuses non-str/bytes input itself (MalformedToken); keys are bound
-        # (a source's keys are fetched before the first lookup).
-        header, claims, _key = decode_jwt(
+        """Verify the signature, then the clock-free rules (``validate`` inlines this)."""
+        header, claims, _ = decode_jwt(
             token,
-            self._keys,  # type: ignore[arg-type]
+            self._keys,  # type: ignore[arg-type]  # bound before the first lookup
             algorithms=self._algorithms,
             max_bytes=self._max_bytes,
         )
-        entry = self._rules.entry(header, claims, self._wants_rev_args)
-        size = self._cache_size
-        if size:
-            if len(cache) >= size:
-                try:  # evict the oldest insertion (FIFO; concurrent callers may race)
-                    del cache[next(iter(cache))]
-                except (KeyError, RuntimeError, StopIteration):
-                    pass
-            cache[token] = entry
-        return entry
+        return self._entry_of(header, claims, self._wants_rev_args)
+
+    def _remember(self, token: str | bytes, entry: Entry) -> None:
+        cache = self._cache
+        if len(cache) >= self._cache_size:
+            try:  # evict the oldest insertion (FIFO; concurrent callers may race)
+                del cache[next(iter(cache))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass
+        cache[token] = entry
