@@ -130,6 +130,7 @@ def test_public_of_a_private_key_keeps_kid_and_alg(generated: dict[str, Key]) ->
     key = generated["PS256"]
     public = key.public()
     assert (public.kid, public.alg, public.is_private) == (key.kid, "PS256", False)
+    assert key.public() is public  # built once
 
 
 def test_hmac_public_is_itself(generated: dict[str, Key]) -> None:

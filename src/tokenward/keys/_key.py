@@ -104,7 +104,9 @@ def _check_material(spec: _algs.AlgSpec, material: Material) -> None:
         raise InvalidKey("EdDSA needs an Ed25519 key")
 
 
-def _primitives(spec: _algs.AlgSpec, material: Material) -> tuple[Any, _algs.Verifier]:
+def _primitives(
+    spec: _algs.AlgSpec, material: Material
+) -> tuple[_algs.Signer | None, _algs.Verifier]:
     """(signer or None, verifier) closures for ``material`` under ``spec``."""
     if isinstance(material, bytes):
         return _algs.hmac_signer(spec, material), _algs.hmac_verifier(spec, material)
@@ -134,6 +136,7 @@ class Key:
         "_header_cache",
         "_material",
         "_members",
+        "_public",
         "_sign",
         "_sign_cache",
         "_thumbprint",
@@ -150,6 +153,7 @@ class Key:
     is_private: bool
     _material: Material
     _members: dict[str, str]
+    _public: Key | None
     _sign: _algs.Signer | None
     _verify: _algs.Verifier
     _header_cache: dict[str, tuple[dict[str, Any], Key]]
@@ -178,6 +182,7 @@ class Key:
         put(self, "is_private", signer is not None)
         put(self, "_material", material)
         put(self, "_members", members)
+        put(self, "_public", None)
         put(self, "_sign", signer)
         put(self, "_verify", verifier)
         put(self, "_header_cache", {})
@@ -296,11 +301,16 @@ class Key:
         A public key returns itself; so does an HMAC key, which is its own verification key
         (it is never exported: see :meth:`to_jwk` and ``KeySet.to_jwks``)."""
         material = self._material
-        if isinstance(
+        if not isinstance(
             material, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
         ):
-            return Key._bind(material.public_key(), self.alg, self.kid)
-        return self
+            return self
+        if self._public is None:  # built once: repeated calls share one header cache
+            object.__setattr__(
+                self, "_public", type(self)._bind(material.public_key(), self.alg, self.kid)
+            )
+        assert self._public is not None
+        return self._public
 
     def thumbprint(self) -> str:
         """RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key members."""
