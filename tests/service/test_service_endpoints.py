@@ -174,6 +174,8 @@ async def test_health_and_readiness(service: Service) -> None:
     ready = await service.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "checks": {"database": True}}
+    for path in ("/healthz", "/readyz"):  # load balancers often probe with HEAD
+        assert (await service.client.head(path)).status_code == 200
 
 
 async def test_readiness_fails_without_database(service: Service, tmp_path: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import sqlalchemy as sa
@@ -31,9 +30,9 @@ async def _redis_ok(runtime: Runtime) -> bool:
     if runtime.redis is None:
         return True
     try:
-        with contextlib.suppress(TimeoutError):
-            return bool(await runtime.redis.ping())
-    except Exception:  # any client error means "not ready"
+        if bool(await runtime.redis.ping()):
+            return True
+    except Exception:  # any client error or timeout means "not ready"
         pass
     log.warning("readiness: redis unreachable", extra={"event": "readyz_redis"})
     return False
@@ -56,7 +55,11 @@ def build_health_router() -> APIRouter:
         body = {"status": "ok" if ready else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    # Load balancers often probe with HEAD (undocumented twins: one OpenAPI operation each).
+    router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+    router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
+
+    @router.get("/metrics", summary="Prometheus metrics")
     async def metrics(request: Request) -> Response:
         body, content_type = request.app.state.metrics.render()
         return Response(body, media_type=content_type)
