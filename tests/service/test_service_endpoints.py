@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -436,3 +437,15 @@ async def test_uvicorn_factory_reads_the_environment(
     finally:
         logger.handlers[:] = saved[0]
         logger.propagate, logger.level = saved[1], saved[2]
+
+
+async def test_readiness_reports_unreachable_redis(start_service: Callable[..., Any]) -> None:
+    """With Redis configured but down, the instance starts (revocation checks fall back to
+    SQL) and /readyz says 503 so a load balancer keeps traffic away."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]  # closed again before Redis would be dialled
+    service: Service = await start_service({"redis": {"url": f"redis://127.0.0.1:{dead_port}/0"}})
+    response = await service.client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": True, "redis": False}
