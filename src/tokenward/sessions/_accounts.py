@@ -1,4 +1,4 @@
-"""User administration for :class:`~tokenward.sessions.service.AuthService`.
+"""User administration and revocation helpers for :class:`~tokenward.sessions.service.AuthService`.
 
 Account-wide actions (password change, disabling, "log out everywhere") set
 ``tokens_valid_after``, revoke every refresh family of the user, deny each family's ``sid``
@@ -23,6 +23,7 @@ from tokenward.sessions.config import SessionConfig
 from tokenward.sessions.passwords import PasswordHasher, normalize_username
 from tokenward.storage.base import RefreshStore, RevocationStore, UserRecord, UserStore
 from tokenward.tokens import RESERVED_CLAIMS
+from tokenward.validation import Principal
 
 __all__ = ["AccountAdmin"]
 
@@ -128,6 +129,36 @@ class AccountAdmin:
             user_id, issued_before=math.floor(now), expires_at=self._session_retention(now)
         )
         security_event(logger, "user_sessions_revoked", sub=user_id, reason=reason)
+
+    async def _revoke_principal(self, principal: Principal) -> None:
+        """Denylist the access token by ``(iss, jti)`` until ``exp`` + margin (profile rule
+        12: by identity, never by token bytes)."""
+        if principal.jti is not None:
+            await self._revocations.revoke_jti(
+                principal.issuer,
+                principal.jti,
+                expires_at=float(principal.expires_at) + self._config.revocation_margin,
+            )
+
+    async def _revoke_family(
+        self, family_id: str, family_expires_at: float, now: float, reason: str
+    ) -> None:
+        """Revoke the family's refresh tokens and deny its ``sid`` (reaches access tokens)."""
+        await self._refresh.revoke_family(family_id, now=now, reason=reason)
+        await self._revocations.revoke_session(
+            family_id, expires_at=self._session_retention(family_expires_at)
+        )
+        security_event(logger, "session_family_revoked", sid=family_id, reason=reason)
+
+    async def _rehash(self, user: UserRecord, password: str) -> UserRecord:
+        """Upgrade a hash made with old parameters after a successful login (L7)."""
+        new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        current = await self._users.get_user(user.id)
+        if current is None or current.password_hash != user.password_hash:
+            return user  # changed meanwhile (e.g. set_password): keep the newer state
+        updated = dataclasses.replace(current, password_hash=new_hash)
+        await self._users.update_user(updated)
+        return updated
 
     async def _get_user(self, user_id: str) -> UserRecord:
         user = await self._users.get_user(user_id)

@@ -22,7 +22,6 @@ follow the security profile sec. 4 and 6:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -385,33 +384,6 @@ class AuthService(AccountAdmin):
         except InvalidGrant:
             self._outcome("refresh", "invalid")
             raise
-
-    async def _revoke_principal(self, principal: Principal) -> None:
-        if principal.jti is not None:
-            await self._revocations.revoke_jti(
-                principal.issuer,
-                principal.jti,
-                expires_at=float(principal.expires_at) + self._config.revocation_margin,
-            )
-
-    async def _revoke_family(
-        self, family_id: str, family_expires_at: float, now: float, reason: str
-    ) -> None:
-        await self._refresh.revoke_family(family_id, now=now, reason=reason)
-        await self._revocations.revoke_session(
-            family_id, expires_at=self._session_retention(family_expires_at)
-        )
-        security_event(logger, "session_family_revoked", sid=family_id, reason=reason)
-
-    async def _rehash(self, user: UserRecord, password: str) -> UserRecord:
-        """Upgrade a hash made with old parameters after a successful login (L7)."""
-        new_hash = await asyncio.to_thread(self._hasher.hash, password)
-        current = await self._users.get_user(user.id)
-        if current is None or current.password_hash != user.password_hash:
-            return user  # changed meanwhile (e.g. set_password): keep the newer state
-        updated = dataclasses.replace(current, password_hash=new_hash)
-        await self._users.update_user(updated)
-        return updated
 
     def _pair(self, user: UserRecord, record: RefreshRecord, token: str) -> TokenPair:
         access = self._issuer().issue(
