@@ -103,8 +103,8 @@ class Rules:
         keeps them.
         """
         typ = header.get("typ")
-        if type(typ) is not str or not (typ in self.typ_exact or self.typ_ok(typ)):
-            raise InvalidTokenType()
+        if type(typ) is not str:  # required (RFC 9068 sec. 2.1); its value is checked by
+            raise InvalidTokenType()  # the validator on every call, cached or not
         try:  # iss, aud and exp are always required (RFC 8725 sec. 3.8, 3.9; profile E1)
             issuer = claims["iss"]
             aud = claims["aud"]

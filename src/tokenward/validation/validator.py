@@ -130,10 +130,12 @@ class TokenValidator:
             keys = source.current_keys()
             if keys is not self._keys:
                 self._rebind(keys)
-        try:
-            entry = self._cache.get(token)
-        except TypeError:  # unhashable: not a token at all
-            raise MalformedToken() from None
+        entry = None
+        if self._cache_size:
+            try:
+                entry = self._cache.get(token)
+            except TypeError:  # unhashable: not a token at all
+                raise MalformedToken() from None
         if entry is None:  # verify, then the clock-free rules (decode_jwt refuses non-str)
             header, claims, _ = decode_jwt(
                 token,
