@@ -169,3 +169,12 @@ def test_header_cache_stays_bounded(keys: dict[str, Key]) -> None:
         jws.verify(jws.sign(b"x", key, header={"typ": f"t{i}"}), key)
         assert len(key._header_cache) <= 64
         assert len(key._sign_cache) <= 64
+
+
+def test_decode_jwt_can_share_the_cached_header_without_copying(keys: dict[str, Key]) -> None:
+    key = keys["HS256"]
+    token = jws.sign(b'{"sub":"a"}', key, header={"typ": "at+jwt"})
+    first = decode_jwt(token, key, copy_header=False)[0]
+    second = decode_jwt(token, key, copy_header=False)[0]
+    assert first is second and first == {"alg": "HS256", "kid": "HS256", "typ": "at+jwt"}
+    assert decode_jwt(token, key)[0] is not first

@@ -26,8 +26,12 @@ LAST_CHAR_OK: tuple[frozenset[str], ...] = (
     frozenset(_ALPHABET[0::16]),  # A Q g w
     frozenset(_ALPHABET[0::4]),  # A E I M Q U Y c g k o s w 0 4 8
 )
-#: base64url -> standard alphabet, applied to bytes before ``binascii.a2b_base64``
-URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+#: base64url -> standard alphabet for ``binascii.a2b_base64(..., strict_mode=True)``; the
+#: standard-only characters ``+`` ``/`` and the pad ``=`` map to ``!``, which strict mode
+#: refuses, as it refuses whitespace and every other byte outside the alphabet
+URL_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
+#: padding to append, indexed by ``len(segment) % 4`` (1 is never canonical)
+PADDING = (b"", b"", b"==", b"=")
 _STD_TO_URL = bytes.maketrans(b"+/", b"-_")
 
 
@@ -40,9 +44,12 @@ def is_canonical(segment: str) -> bool:
 
 def b64url_decode(segment: str) -> bytes:
     """Decode canonical base64url; raise ``ValueError`` for anything else."""
-    if not isinstance(segment, str) or not is_canonical(segment):
+    if not isinstance(segment, str):
+        raise ValueError("not a string")
+    if segment and segment[-1] not in LAST_CHAR_OK[len(segment) & 3]:
         raise ValueError("not canonical base64url")
-    return binascii.a2b_base64(segment.encode("ascii").translate(URL_TO_STD) + b"==")
+    raw = segment.encode("utf-8", "surrogatepass").translate(URL_TO_STD)
+    return binascii.a2b_base64(raw + PADDING[len(segment) & 3], strict_mode=True)
 
 
 def b64url_encode(data: bytes) -> str:
