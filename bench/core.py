@@ -435,7 +435,10 @@ def run(
 ) -> Report:
     """Gate, then time every (operation, algorithm, implementation) cell."""
     with warnings.catch_warnings():
-        # authlib.jose warns on import, joserfc on every EdDSA call: not what is measured
+        # authlib.jose warns on import, joserfc on every EdDSA call: not what is measured.
+        # authlib.deprecate installs an "always" filter when imported: import it first.
+        import authlib.deprecate  # noqa: F401
+
         warnings.simplefilter("ignore")
         return _run(algs, rounds=rounds, target=target, verbose=verbose, wall=wall)
 
