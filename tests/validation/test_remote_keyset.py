@@ -299,3 +299,24 @@ async def test_fetch_from_a_real_loopback_server(
         assert (await validator.avalidate(sign())).subject == "user-1"
         await validator.avalidate(sign())
     assert hits() == 1
+
+
+async def test_keys_without_alg_are_bound_to_default_alg_or_skipped(
+    es_key: Key, clock: FixedClock
+) -> None:
+    jwk = {k: v for k, v in es_key.public().to_jwk().items() if k != "alg"}
+    server = JWKSServer()
+    server.doc = {"keys": [jwk]}
+    async with server.client() as client:
+        with pytest.raises(KeySetUnavailable):
+            await RemoteKeySet(URL, clock=clock, client=client).aget_keys()
+        bound = RemoteKeySet(URL, clock=clock, client=client, default_alg="ES256")
+        assert [k.alg for k in await bound.aget_keys()] == ["ES256"]
+        mismatched = RemoteKeySet(URL, clock=clock, client=client, default_alg="RS256")
+        with pytest.raises(KeySetUnavailable):
+            await mismatched.aget_keys()  # an EC key cannot be bound to RS256
+
+
+def test_unknown_default_alg_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        RemoteKeySet(URL, default_alg="none")

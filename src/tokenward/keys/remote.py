@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from tokenward.errors import ConfigurationError, InvalidKey, KeySetUnavailable
+from tokenward.jose import ALGORITHMS
 from tokenward.keys._key import Key
 from tokenward.keys.keyset import KeySet
 
@@ -67,8 +68,12 @@ def _constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-def _parse_jwks(body: bytes) -> tuple[dict[str, Any], KeySet]:
-    """Parse a JWKS document; keys that cannot be used for signatures are skipped."""
+def _parse_jwks(body: bytes, default_alg: str | None) -> tuple[dict[str, Any], KeySet]:
+    """Parse a JWKS document; keys that cannot be used for signatures are skipped.
+
+    A JWK without ``alg`` is bound to ``default_alg`` (local configuration binds the key to
+    one algorithm, RFC 8725 sec. 3.1); without a default such keys are skipped.
+    """
     try:
         doc = json.loads(body.decode("utf-8"), parse_constant=_constant)
     except (ValueError, RecursionError) as exc:
@@ -80,7 +85,7 @@ def _parse_jwks(body: bytes) -> tuple[dict[str, Any], KeySet]:
         if type(jwk) is not dict:
             continue
         try:
-            keys.append(Key.from_jwk(jwk))
+            keys.append(Key.from_jwk(jwk, alg=None if "alg" in jwk else default_alg))
         except InvalidKey:
             continue  # encryption keys, keys without alg, weak keys: never used
     if not keys:
@@ -102,6 +107,8 @@ class RemoteKeySet:
     :param client: an ``httpx.AsyncClient`` to use (not closed by :meth:`aclose`).
     :param retry_interval: seconds to wait after a failed fetch before the next attempt.
     :param max_bytes: largest accepted response body.
+    :param default_alg: algorithm for published keys that carry no ``alg`` member (many
+        identity providers omit it); keys with an ``alg`` keep their own.
     :raises ConfigurationError: for a non-https URL or invalid intervals.
     """
 
@@ -116,6 +123,7 @@ class RemoteKeySet:
         client: httpx.AsyncClient | None = None,
         retry_interval: float = 30,
         max_bytes: int = 512 * 1024,
+        default_alg: str | None = None,
     ) -> None:
         #: the JWKS URL (fixed for the object's lifetime)
         self.url = _check_url(url)
@@ -126,6 +134,9 @@ class RemoteKeySet:
         if type(max_bytes) is not int or max_bytes < 64:
             raise ConfigurationError("max_bytes must be an int >= 64")
         self._max_bytes = max_bytes
+        if default_alg is not None and default_alg not in ALGORITHMS:
+            raise ConfigurationError(f"default_alg: unsupported {default_alg!r}")
+        self._default_alg = default_alg
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._client = client
         self._owns_client = client is None
@@ -202,7 +213,7 @@ class RemoteKeySet:
             if due_check and self._now() < self._next_refresh:
                 return False  # another task refreshed while we waited
             try:
-                doc, keys = _parse_jwks(await self._fetch())
+                doc, keys = _parse_jwks(await self._fetch(), self._default_alg)
             except KeySetUnavailable as exc:
                 self.last_error = exc
                 self._next_refresh = self._now() + self._retry_interval
