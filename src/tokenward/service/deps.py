@@ -145,20 +145,7 @@ class ServiceAuth:
 
     def install_openapi(self, app: FastAPI) -> None:
         """Declare the security schemes on ``app``'s OpenAPI document."""
-        from fastapi.encoders import jsonable_encoder
-
         self.schemes.install(app)
-        marked = app.openapi
-        cache: dict[str, Any] = {}
-
-        def openapi() -> dict[str, Any]:
-            # JSON-normalise once (enum members in the scheme models) and cache the result.
-            if "schema" not in cache:
-                cache["schema"] = jsonable_encoder(marked())
-            schema: dict[str, Any] = cache["schema"]
-            return schema
-
-        app.openapi = openapi  # type: ignore[method-assign]
 
     @property
     def csrf(self) -> CsrfProtector:
