@@ -67,7 +67,7 @@ def _flip(token: str) -> str:
 
 @pytest.mark.parametrize("variant", ["mismatch", "other_session", "flipped", "empty"])
 async def test_k3_bad_csrf_tokens_are_403(service: Service, variant: str) -> None:
-    bob_client = httpx.AsyncClient(transport=service.client._transport, base_url=BASE_URL)
+    bob_client = httpx.AsyncClient(transport=httpx.ASGITransport(service.app), base_url=BASE_URL)
     async with bob_client:
         bob = await bob_client.post(
             "/auth/login-cookie",
