@@ -31,6 +31,7 @@ knows about HTTP.
     │       └── InvalidAudience (invalid_audience)
     ├── AuthError (auth_error)
     │   ├── InvalidRequest (invalid_request)
+    │   │   └── UnsupportedGrantType (unsupported_grant_type)
     │   ├── InvalidCredentials (invalid_credentials)
     │   ├── Throttled (throttled)                    .retry_after seconds
     │   ├── InvalidGrant (invalid_grant)
@@ -74,6 +75,7 @@ __all__ = [
     "TokenTooLarge",
     "TokenwardError",
     "UnknownKey",
+    "UnsupportedGrantType",
     "UnsupportedHeader",
     "UserError",
     "UserExists",
@@ -134,6 +136,10 @@ class InvalidToken(TokenwardError):
 
     code = "invalid_token"
     description = "invalid token"
+
+    #: the token's ``jti`` when the failure was found after the signature verified (for logs;
+    #: never set from an unverified token, RFC 8725 sec. 3.10)
+    jti: str | None = None
 
 
 class TokenTooLarge(InvalidToken):
@@ -241,6 +247,13 @@ class InvalidRequest(AuthError):
 
     code = "invalid_request"
     description = "invalid request"
+
+
+class UnsupportedGrantType(InvalidRequest):
+    """The token endpoint does not support this ``grant_type`` (RFC 6749 sec. 5.2)."""
+
+    code = "unsupported_grant_type"
+    description = "grant_type not supported"
 
 
 class InvalidCredentials(AuthError):

@@ -18,6 +18,7 @@ from tokenward.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidToken,
+    UnsupportedGrantType,
 )
 from tokenward.service.deps import ServiceAuth, client_ip, get_runtime, user_agent
 from tokenward.service.runtime import Runtime
@@ -32,19 +33,12 @@ from tokenward.service.schemas import (
 from tokenward.validation import Principal
 from tokenward.web.errors import TokenwardHTTPException, unauthorized_response
 
-__all__ = ["UnsupportedGrantType", "build_auth_router", "token_body"]
+__all__ = ["build_auth_router", "token_body"]
 
 log = logging.getLogger("tokenward.service")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_FORM_FIELD = 1024
-
-
-class UnsupportedGrantType(InvalidRequest):
-    """RFC 6749 sec. 5.2 ``unsupported_grant_type`` (400 through the shared error map)."""
-
-    code = "unsupported_grant_type"
-    description = "grant_type must be password or refresh_token"
 
 
 def token_body(pair: Any, now: float) -> dict[str, Any]:
@@ -151,7 +145,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         elif grant_type == "refresh_token":
             pair = await _refresh(runtime, request, _form_field(form, "refresh_token") or "")
         else:
-            raise UnsupportedGrantType()
+            raise UnsupportedGrantType("grant_type must be password or refresh_token")
         return JSONResponse(token_body(pair, runtime.clock.now()), headers=_NO_STORE)
 
     @router.post(
