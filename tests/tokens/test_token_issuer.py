@@ -155,3 +155,33 @@ def test_hmac_key_can_issue() -> None:
     hs = Key.generate("HS256", kid="h")
     token = TokenIssuer(hs, issuer=ISS, audience=AUD, lifetime=60).issue("u").token
     assert decode_segment(token.split(".")[0])["alg"] == "HS256"
+
+
+def test_configuration_is_readable_and_matches_what_is_issued(key: Key, clock: FixedClock) -> None:
+    issuer = TokenIssuer(
+        key, issuer=ISS, audience=[AUD, "other"], lifetime=900.7, token_type="jwt", clock=clock
+    )
+    assert issuer.signing_key is key and issuer.key is key
+    assert (issuer.issuer, issuer.audience) == (ISS, (AUD, "other"))
+    assert (issuer.lifetime, issuer.token_type) == (900, "jwt")
+    issued = issuer.issue("u")
+    header, payload, _ = issued.token.split(".")
+    claims = decode_segment(payload)
+    assert claims["iss"] == issuer.issuer and tuple(claims["aud"]) == issuer.audience
+    assert claims["exp"] - claims["iat"] == issuer.lifetime
+    assert decode_segment(header)["typ"] == issuer.token_type
+
+
+def test_configuration_properties_are_read_only(issuer: TokenIssuer) -> None:
+    assert issuer.audience == AUD  # a single audience stays a string
+    for name in ("issuer", "audience", "lifetime", "token_type", "signing_key"):
+        with pytest.raises(AttributeError):
+            setattr(issuer, name, "changed")
+
+
+def test_audience_cannot_be_changed_through_the_given_list(key: Key) -> None:
+    audiences = [AUD]
+    issuer = TokenIssuer(key, issuer=ISS, audience=audiences, lifetime=60)
+    audiences.append("evil")
+    assert issuer.audience == (AUD,)
+    assert decode_segment(issuer.issue("u").token.split(".")[1])["aud"] == [AUD]

@@ -73,7 +73,16 @@ class TokenIssuer:
     :raises ConfigurationError: for a public key or invalid arguments.
     """
 
-    __slots__ = ("_audience", "_encode", "_header", "_issuer", "_key", "_lifetime", "_now")
+    __slots__ = (
+        "_audience",
+        "_encode",
+        "_header",
+        "_issuer",
+        "_key",
+        "_lifetime",
+        "_now",
+        "_token_type",
+    )
 
     def __init__(
         self,
@@ -105,6 +114,7 @@ class TokenIssuer:
         self._issuer = issuer
         self._audience = aud
         self._lifetime = _lifetime(lifetime)
+        self._token_type = token_type
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         # One encoder for every call: compact separators, no NaN/Infinity (RFC 8259 sec. 6).
         self._encode = json.JSONEncoder(
@@ -114,9 +124,35 @@ class TokenIssuer:
         self._header = _b64(self._encode(header).encode("utf-8")) + "."
 
     @property
-    def key(self) -> Key:
-        """The signing key."""
+    def signing_key(self) -> Key:
+        """The signing key (its ``alg`` and ``kid`` go into every header)."""
         return self._key
+
+    @property
+    def key(self) -> Key:
+        """The signing key (alias of :attr:`signing_key`)."""
+        return self._key
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` claim of every token."""
+        return self._issuer
+
+    @property
+    def audience(self) -> str | tuple[str, ...]:
+        """The ``aud`` claim of every token: a string, or a tuple when several were given."""
+        aud = self._audience
+        return aud if isinstance(aud, str) else tuple(aud)
+
+    @property
+    def lifetime(self) -> int:
+        """Default token lifetime in whole seconds (``exp - iat``)."""
+        return self._lifetime
+
+    @property
+    def token_type(self) -> str:
+        """The ``typ`` header of every token (RFC 9068 sec. 2.1)."""
+        return self._token_type
 
     def issue(
         self,
