@@ -12,7 +12,6 @@ Security choices:
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import math
@@ -27,6 +26,8 @@ from tokenward.keys._key import Key
 from tokenward.keys.keyset import KeySet
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
 
 __all__ = ["RemoteKeySet"]
@@ -208,6 +209,8 @@ class RemoteKeySet:
 
     async def _refresh(self, *, due_check: bool) -> bool:
         if self._lock is None:
+            import asyncio  # lazily: ``import tokenward.keys`` stays free of asyncio
+
             self._lock = asyncio.Lock()
         async with self._lock:
             if due_check and self._now() < self._next_refresh:
