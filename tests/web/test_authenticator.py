@@ -11,10 +11,17 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 
 from tokenward.clock import FixedClock
-from tokenward.errors import ConfigurationError, TokenwardError
+from tokenward.errors import (
+    BadSignature,
+    ConfigurationError,
+    InvalidClaim,
+    InvalidToken,
+    RevokedToken,
+    TokenwardError,
+)
 from tokenward.keys import KeySet
 from tokenward.tokens import TokenIssuer
-from tokenward.validation import TokenValidator, ValidationPolicy
+from tokenward.validation import Principal, TokenValidator, ValidationPolicy
 from tokenward.web import (
     Authenticator,
     BearerTransport,
@@ -143,3 +150,62 @@ def test_csrf_protector_is_exposed_for_login_routes(
     auth = Authenticator(keys, policy, transports=(BearerTransport(), cookies), csrf=csrf)
     assert auth.cookie_transport is cookies
     assert auth.csrf is csrf
+
+
+class _Refusing(TokenValidator):
+    """A validator that refuses every token with a prepared error (the log contract)."""
+
+    def __init__(self, keys: KeySet, policy: ValidationPolicy, error: InvalidToken) -> None:
+        super().__init__(keys, policy)
+        self.error = error
+
+    def validate(self, token: str | bytes) -> Principal:
+        raise self.error
+
+    async def avalidate(self, token: str | bytes) -> Principal:
+        raise self.error
+
+
+def _with_jti(error: InvalidToken, jti: str | None) -> InvalidToken:
+    error.jti = jti
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (_with_jti(RevokedToken(), "jti-verified-1"), "jti-verified-1"),
+        (_with_jti(InvalidClaim("expired"), "jti-verified-2"), "jti-verified-2"),
+        (BadSignature(), None),  # no verified jti: nothing from the token reaches the log
+    ],
+)
+async def test_refusal_log_carries_the_error_jti_never_the_token(
+    keys: KeySet,
+    policy: ValidationPolicy,
+    error: InvalidToken,
+    logged: str | None,
+    issuer: TokenIssuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    auth = Authenticator(_Refusing(keys, policy, error))
+    token = issuer.issue("alice").token
+    with caplog.at_level("INFO", logger="tokenward.web"):
+        assert (await _get(auth, token)).status_code == 401
+    [record] = [r for r in caplog.records if r.name == "tokenward.web"]
+    assert record.jti == logged  # type: ignore[attr-defined]
+    assert record.code == error.code  # type: ignore[attr-defined]
+    assert token not in str(vars(record))
+
+
+async def test_ready_validator_with_async_only_revocation_is_awaited(
+    keys: KeySet, policy: ValidationPolicy, clock: FixedClock, issuer: TokenIssuer
+) -> None:
+    revocations = AsyncDenylist()
+    validator = TokenValidator(keys, policy, clock=clock, revocation=revocations)
+    assert validator.needs_await
+    auth = Authenticator(validator)
+    issued = issuer.issue("alice")
+    assert (await _get(auth, issued.token)).status_code == 200
+    revocations.jtis.add(issued.jti)
+    assert (await _get(auth, issued.token)).status_code == 401
+    assert revocations.calls == 2

@@ -38,14 +38,7 @@ from tokenward.errors import (
     TokenwardError,
 )
 from tokenward.keys import Key, KeySet
-from tokenward.validation import (
-    AsyncKeySource,
-    Principal,
-    RevocationCheck,
-    SyncRevocationCheck,
-    TokenValidator,
-    ValidationPolicy,
-)
+from tokenward.validation import Principal, RevocationCheck, TokenValidator, ValidationPolicy
 
 from ._request import SAFE_METHODS, SCOPE_KEY, principal, query_has_token, set_state
 from .csrf import CsrfProtector
@@ -53,11 +46,11 @@ from .errors import TokenwardHTTPException, error_response, install_error_handle
 from .errors import unauthorized_response as _unauthorized
 from .openapi import SecuritySchemes
 from .policies import ClaimPolicy, Policy, RolePolicy, combine
+from .routing import ProtectedRoutes
 from .transports import BearerTransport, CookieTransport
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter, FastAPI
-    from fastapi.routing import APIRoute
+    from fastapi import FastAPI
 
     from tokenward.keys.remote import RemoteKeySet
     from tokenward.validation import KeySource
@@ -70,16 +63,7 @@ __all__ = ["SAFE_METHODS", "SCOPE_KEY", "Authenticator", "FailureHook", "princip
 FailureHook = Callable[[Request, TokenwardError], None]
 
 
-def _needs_await(validator: TokenValidator) -> bool:
-    """For a ready-made validator: True when it must be awaited (async-only revocation
-    check or remote key set). It has no public flag for this, so unknown internals fall
-    back to the always-correct async path."""
-    return bool(getattr(validator, "_async_only", True)) or (
-        getattr(validator, "_async_source", True) is not None
-    )
-
-
-class Authenticator:
+class Authenticator(ProtectedRoutes):
     """Authenticates requests with tokenward access tokens.
 
     :param source: a ready :class:`TokenValidator`, or the keys to build one from (a
@@ -121,19 +105,16 @@ class Authenticator:
                 raise ConfigurationError("pass policy/clock/revocation to the TokenValidator")
             validator = source
             self._source: Key | KeySet | KeySource | None = None
-            self._await = _needs_await(validator)
         elif policy is None:
             raise ConfigurationError("a ValidationPolicy is required to validate tokens")
         else:
             validator = TokenValidator(source, policy, clock=clock, revocation=revocation)
             self._source = source
-            # Await only what must be awaited: an async-only revocation check (SQL, Redis)
-            # or a remote key set, whose scheduled refresh only avalidate() performs.
-            self._await = isinstance(source, AsyncKeySource) or (
-                revocation is not None and not isinstance(revocation, SyncRevocationCheck)
-            )
         #: the validator every token goes through
         self.validator = validator
+        # Await only what must be awaited: an async-only revocation check (SQL, Redis) or a
+        # remote key set, whose scheduled refresh only avalidate() performs.
+        self._await = validator.needs_await
         self._validate = validator.validate
         self._avalidate = validator.avalidate
         self._transports = tuple((BearerTransport(),) if transports is None else transports)
@@ -338,6 +319,8 @@ class Authenticator:
         self, request: Request, exc: TokenwardError | None, found: Principal | None
     ) -> None:
         code = "no_credentials" if exc is None else exc.code
+        # The jti only, never the token (RFC 6750 sec. 5.3). InvalidToken.jti is set only
+        # once the signature verified, so an attacker cannot plant a value in the log.
         jti = found.jti if found is not None else getattr(exc, "jti", None)
         extra = {"event": "request_refused", "code": code, "jti": jti}
         if isinstance(exc, CSRFError):
@@ -383,71 +366,3 @@ class Authenticator:
             raise ConfigurationError(f"unknown policy {policy!r}")
         named = None if policy is None else self._policies[policy]
         return combine(named, roles=tuple(roles), claims=tuple(claims))
-
-    def route_class(
-        self,
-        *,
-        policy: str | None = None,
-        roles: Iterable[str] = (),
-        claims: Iterable[str] = (),
-        optional: bool = False,
-    ) -> type[APIRoute]:
-        """An ``APIRoute`` subclass that authenticates before the endpoint runs, with no
-        FastAPI dependency (the fastest integration). The endpoint reads the principal
-        with :func:`principal` or ``request.state.principal``."""
-        from .guards import make_route_class
-
-        return make_route_class(
-            self, self.requirement(policy=policy, roles=roles, claims=claims), optional
-        )
-
-    def route(
-        self,
-        target: FastAPI | APIRouter,
-        path: str,
-        *,
-        methods: Iterable[str] = ("GET",),
-        policy: str | None = None,
-        roles: Iterable[str] = (),
-        claims: Iterable[str] = (),
-        optional: bool = False,
-        **route_kwargs: Any,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator registering a protected route directly on ``target`` (an app or a
-        router), with :meth:`route_class`. Registering on the app itself skips FastAPI's
-        per-request cost of included routers::
-
-            @auth.route(app, "/me")
-            async def me(request: Request) -> dict: ...
-        """
-        from fastapi import FastAPI
-
-        router = target.router if isinstance(target, FastAPI) else target
-        route_class = self.route_class(policy=policy, roles=roles, claims=claims, optional=optional)
-
-        def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-            router.add_api_route(
-                path,
-                endpoint,
-                methods=list(methods),
-                route_class_override=route_class,
-                **route_kwargs,
-            )
-            return endpoint
-
-        return register
-
-    def protected_router(
-        self,
-        *,
-        policy: str | None = None,
-        roles: Iterable[str] = (),
-        claims: Iterable[str] = (),
-        optional: bool = False,
-        **router_kwargs: Any,
-    ) -> APIRouter:
-        """An ``APIRouter`` whose every route uses :meth:`route_class`."""
-        from fastapi import APIRouter
-
-        route_class = self.route_class(policy=policy, roles=roles, claims=claims, optional=optional)
-        return APIRouter(route_class=route_class, **router_kwargs)
