@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,18 @@ from .conftest import SQL_BACKENDS
 
 pytestmark = pytest.mark.parametrize("backend", SQL_BACKENDS)
 
+_T = TypeVar("_T")
+
+
+async def _inspect(url: str, schema: str | None, fn: Callable[[sa.Connection], _T]) -> _T:
+    """Run ``fn`` on a connection of a throwaway engine (disposed before returning)."""
+    engine = create_engine(url, schema=schema)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(fn)
+    finally:
+        await engine.dispose()
+
 
 def _diff(connection: sa.Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -35,14 +48,31 @@ async def test_upgrade_head_matches_models(empty_db: tuple[str, str | None]) -> 
     await upgrade_database(url, schema=schema)
     assert await current_revision(url, schema=schema) == head_revision()
     assert await database_is_current(url, schema=schema)
-    engine = create_engine(url, schema=schema)
-    try:
-        async with engine.connect() as conn:
-            assert await conn.run_sync(_diff) == []
-            tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
-    finally:
-        await engine.dispose()
+    assert await _inspect(url, schema, _diff) == []
+    tables = await _inspect(url, schema, lambda c: set(sa.inspect(c).get_table_names()))
     assert tables == {*metadata.tables, "alembic_version"}
+
+
+def _partial_indexes(connection: sa.Connection) -> dict[str, tuple[bool, str]]:
+    found = {}
+    for index in sa.inspect(connection).get_indexes("signing_keys"):
+        where = {k: v for k, v in index["dialect_options"].items() if k.endswith("_where")}
+        if where:
+            (predicate,) = where.values()
+            found[index["name"]] = (bool(index["unique"]), str(predicate))
+    return found
+
+
+async def test_one_active_signing_key_index_is_partial(empty_db: tuple[str, str | None]) -> None:
+    # compare_metadata ignores an index's WHERE clause, so check the migrated predicate here
+    url, schema = empty_db
+    await upgrade_database(url, schema=schema)
+    found = await _inspect(url, schema, _partial_indexes)
+    assert list(found) == ["uq_signing_keys_one_active"]
+    unique, predicate = found["uq_signing_keys_one_active"]
+    assert unique
+    assert "state" in predicate
+    assert "'active'" in predicate
 
 
 async def test_upgrade_is_idempotent(empty_db: tuple[str, str | None]) -> None:
@@ -55,11 +85,6 @@ async def test_upgrade_is_idempotent(empty_db: tuple[str, str | None]) -> None:
 async def test_empty_database_differs_from_models(empty_db: tuple[str, str | None]) -> None:
     # the comparison above can fail: an unmigrated database is reported as different
     url, schema = empty_db
-    engine = create_engine(url, schema=schema)
-    try:
-        async with engine.connect() as conn:
-            diff = await conn.run_sync(_diff)
-    finally:
-        await engine.dispose()
+    diff = await _inspect(url, schema, _diff)
     added = {entry[1].name for entry in diff if entry[0] == "add_table"}
     assert added == set(metadata.tables)

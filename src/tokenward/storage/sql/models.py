@@ -131,4 +131,13 @@ signing_keys = sa.Table(
     sa.Column("retire_after", sa.Double(), nullable=True),
     sa.CheckConstraint("state IN ('next', 'active', 'retired')", name="state"),
     sa.Index("ix_signing_keys_state", "state"),
+    # backstop for the key ring's own checks: at most one active signing key, enforced by
+    # the database (partial unique index; a second 'active' row is an IntegrityError)
+    sa.Index(
+        "uq_signing_keys_one_active",
+        "state",
+        unique=True,
+        sqlite_where=sa.text("state = 'active'"),
+        postgresql_where=sa.text("state = 'active'"),
+    ),
 )
