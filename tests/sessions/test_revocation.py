@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tokenward.errors import InvalidCredentials, InvalidGrant, RevokedToken, StorageUnavailable
+from tokenward.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidRequest,
+    RevokedToken,
+    StorageUnavailable,
+)
 from tokenward.sessions.config import TokenPair
 from tokenward.sessions.revocation import StoreRevocationCheck, SyncStoreRevocationCheck
 from tokenward.sessions.service import AuthService
@@ -239,3 +245,53 @@ async def test_rfc7009_storage_outage_is_not_swallowed(world: World, alice: Any)
     pair = await service.login("alice", PASSWORD)
     with pytest.raises(StorageUnavailable):
         await service.revoke_token(pair.access.token)
+
+
+async def test_revoke_session_kills_one_family_and_its_live_access_tokens(
+    world: World, service: AuthService, alice: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = await service.login("alice", PASSWORD)
+    rotated = await service.refresh(target.refresh_token)
+    other = await service.login("alice", PASSWORD)
+    with caplog.at_level(logging.WARNING, logger="tokenward.sessions"):
+        assert await service.revoke_session(target.session_id) is True
+    await _assert_dead(world, service, rotated)
+    with pytest.raises(RevokedToken):
+        await world.validator.avalidate(target.access.token)  # issued before the rotation
+    # the user's other session is untouched
+    assert (await world.validator.avalidate(other.access.token)).session_id == other.session_id
+    await service.refresh(other.refresh_token)
+    [event] = [r for r in caplog.records if r.getMessage() == "session_family_revoked"]
+    assert (event.sid, event.reason) == (target.session_id, "admin")  # type: ignore[attr-defined]
+
+
+async def test_revoke_session_reports_unknown_or_already_revoked(
+    world: World, service: AuthService, alice: Any
+) -> None:
+    pair = await service.login("alice", PASSWORD)
+    assert await service.revoke_session(pair.session_id, reason="incident") is True
+    assert await service.revoke_session(pair.session_id) is False  # nothing left to revoke
+    assert await service.revoke_session("no-such-session") is False
+    records = await world.store.list_user_refresh(alice.id)
+    assert [r.revoked_reason for r in records] == ["incident"]
+    with pytest.raises(RevokedToken):  # still denied after the second call
+        await world.validator.avalidate(pair.access.token)
+
+
+@pytest.mark.parametrize("bad", ["", None, 7])
+async def test_revoke_session_refuses_a_malformed_id(service: AuthService, bad: Any) -> None:
+    with pytest.raises(InvalidRequest):
+        await service.revoke_session(bad)
+
+
+def test_public_names_come_from_the_package_root() -> None:
+    import tokenward.sessions as root
+    from tokenward.sessions import passwords, refresh, service, throttle
+
+    assert root.AuthService is service.AuthService
+    assert root.PasswordHasher is passwords.PasswordHasher
+    assert root.RefreshTokenCodec is refresh.RefreshTokenCodec
+    assert root.LoginThrottle is throttle.LoginThrottle
+    for name in root.__all__:
+        assert getattr(root, name) is not None, name
+    assert {"SessionConfig", "TokenPair", "revocation_check_for"} <= set(root.__all__)

@@ -1,14 +1,21 @@
 """Framework-free session services: passwords, refresh tokens, login throttling, AuthService.
 
 Server-side only (needs the ``server`` extra: argon2-cffi, limits, prometheus-client).
+Import the public names from here::
+
+    from tokenward.sessions import AuthService, LoginThrottle, PasswordHasher, SessionConfig
 """
 
 from __future__ import annotations
 
-from tokenward.sessions.config import SessionConfig, TokenPair
+from tokenward.sessions.config import MAX_GRACE_PERIOD, SessionConfig, TokenPair
 from tokenward.sessions.passwords import PasswordHasher, normalize_username
 from tokenward.sessions.refresh import RefreshTokenCodec
-from tokenward.sessions.revocation import revocation_check_for
+from tokenward.sessions.revocation import (
+    StoreRevocationCheck,
+    SyncStoreRevocationCheck,
+    revocation_check_for,
+)
 from tokenward.sessions.service import AuthService, OutcomeRecorder
 from tokenward.sessions.throttle import LoginThrottle, ThrottleConfig, ThrottlePolicy
 
@@ -18,6 +25,7 @@ __all__ = [
     "OutcomeRecorder",
     "SessionConfig",
     "TokenPair",
+    "MAX_GRACE_PERIOD",
     # building blocks
     "LoginThrottle",
     "PasswordHasher",
@@ -25,5 +33,8 @@ __all__ = [
     "ThrottleConfig",
     "ThrottlePolicy",
     "normalize_username",
+    # revocation hooks for TokenValidator(revocation=...)
+    "StoreRevocationCheck",
+    "SyncStoreRevocationCheck",
     "revocation_check_for",
 ]

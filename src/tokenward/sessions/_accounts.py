@@ -1,4 +1,4 @@
-"""User administration and revocation helpers for :class:`~tokenward.sessions.service.AuthService`.
+"""User administration for :class:`~tokenward.sessions.service.AuthService`.
 
 Account-wide actions (password change, disabling, "log out everywhere") set
 ``tokens_valid_after``, revoke every refresh family of the user, deny each family's ``sid``
@@ -11,19 +11,16 @@ import asyncio
 import dataclasses
 import json
 import logging
-import math
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tokenward.clock import Clock
 from tokenward.errors import InvalidRequest, UserNotFound
 from tokenward.observability import security_event
-from tokenward.sessions.config import SessionConfig
+from tokenward.sessions._revoking import SessionRevocation
 from tokenward.sessions.passwords import PasswordHasher, normalize_username
-from tokenward.storage.base import RefreshStore, RevocationStore, UserRecord, UserStore
+from tokenward.storage.base import UserRecord, UserStore
 from tokenward.tokens import RESERVED_CLAIMS
-from tokenward.validation import Principal
 
 __all__ = ["AccountAdmin"]
 
@@ -35,15 +32,11 @@ _MAX_ROLE_CHARS = 128
 _MAX_CLAIMS_BYTES = 2048
 
 
-class AccountAdmin:
-    """User management; the base of ``AuthService`` (which sets these attributes)."""
+class AccountAdmin(SessionRevocation):
+    """User management; a base of ``AuthService`` (which sets these attributes)."""
 
     _users: UserStore
-    _refresh: RefreshStore
-    _revocations: RevocationStore
     _hasher: PasswordHasher
-    _config: SessionConfig
-    _clock: Clock
 
     # --- users --- #
 
@@ -117,39 +110,6 @@ class AccountAdmin:
         await self._users.update_user(dataclasses.replace(user, tokens_valid_after=now))
         await self._revoke_everything(user_id, now=now, reason="logout_all")
 
-    async def _revoke_everything(self, user_id: str, *, now: float, reason: str) -> None:
-        family_ids = await self._refresh.revoke_user_families(user_id, now=now, reason=reason)
-        until = self._session_retention(now + self._config.family_lifetime)
-        for family_id in family_ids:
-            await self._revocations.revoke_session(family_id, expires_at=until)
-        # Access tokens carry whole-second iat (RFC 7519 NumericDate): cut at floor(now) so a
-        # token minted right after this call, in the same second, stays valid; tokens of the
-        # revoked families from that second are caught by their sid above.
-        await self._revocations.revoke_subject(
-            user_id, issued_before=math.floor(now), expires_at=self._session_retention(now)
-        )
-        security_event(logger, "user_sessions_revoked", sub=user_id, reason=reason)
-
-    async def _revoke_principal(self, principal: Principal) -> None:
-        """Denylist the access token by ``(iss, jti)`` until ``exp`` + margin (profile rule
-        12: by identity, never by token bytes)."""
-        if principal.jti is not None:
-            await self._revocations.revoke_jti(
-                principal.issuer,
-                principal.jti,
-                expires_at=float(principal.expires_at) + self._config.revocation_margin,
-            )
-
-    async def _revoke_family(
-        self, family_id: str, family_expires_at: float, now: float, reason: str
-    ) -> None:
-        """Revoke the family's refresh tokens and deny its ``sid`` (reaches access tokens)."""
-        await self._refresh.revoke_family(family_id, now=now, reason=reason)
-        await self._revocations.revoke_session(
-            family_id, expires_at=self._session_retention(family_expires_at)
-        )
-        security_event(logger, "session_family_revoked", sid=family_id, reason=reason)
-
     async def _rehash(self, user: UserRecord, password: str) -> UserRecord:
         """Upgrade a hash made with old parameters after a successful login (L7)."""
         new_hash = await asyncio.to_thread(self._hasher.hash, password)
@@ -172,13 +132,6 @@ class AccountAdmin:
             raise InvalidRequest(
                 f"password must have at least {self._config.min_password_length} characters"
             )
-
-    def _session_retention(self, family_expires_at: float) -> float:
-        """How long a session (sid) revocation must be kept: until the last access token
-        that could carry the sid has expired, plus the leeway margin."""
-        return (
-            family_expires_at + self._config.access_lifetime_bound + self._config.revocation_margin
-        )
 
 
 def _check_roles(roles: Iterable[str]) -> tuple[str, ...]:

@@ -15,8 +15,9 @@ follow the security profile sec. 4 and 6:
   ``RefreshStore.rotate``; the loser of a concurrent rotation is treated as reuse. Unknown,
   expired, revoked and reused tokens all raise the same :class:`InvalidGrant`
   (RFC 6749 sec. 5.2).
-* **logout / logout_all / set_password / disable_user** revoke families, sessions, the
-  presented ``jti`` and, for account-wide actions, every token of the subject issued before now.
+* **logout / revoke_session / revoke_token** (``_revoking.py``) and **logout_all /
+  set_password / disable_user** (``_accounts.py``) revoke families, sessions, the presented
+  ``jti`` and, for account-wide actions, every token of the subject issued before now.
 """
 
 from __future__ import annotations
@@ -28,12 +29,7 @@ from collections.abc import Callable
 from typing import NoReturn, Protocol
 
 from tokenward.clock import Clock, SystemClock
-from tokenward.errors import (
-    InvalidCredentials,
-    InvalidGrant,
-    InvalidToken,
-    Throttled,
-)
+from tokenward.errors import InvalidCredentials, InvalidGrant, Throttled
 from tokenward.observability import security_event
 from tokenward.sessions._accounts import AccountAdmin
 from tokenward.sessions.config import SessionConfig, TokenPair
@@ -49,7 +45,7 @@ from tokenward.storage.base import (
     UserStore,
 )
 from tokenward.tokens import TokenIssuer
-from tokenward.validation import Principal, RevocationCheck, TokenValidator
+from tokenward.validation import RevocationCheck, TokenValidator
 
 __all__ = ["AuthService", "OutcomeRecorder"]
 
@@ -318,65 +314,7 @@ class AuthService(AccountAdmin):
         )
         return token, record
 
-    # --- logout and revocation --- #
-
-    async def logout(
-        self, *, refresh_token: str | None = None, principal: Principal | None = None
-    ) -> None:
-        """End a session: revoke the refresh family and its ``sid``, and the access token's
-        ``jti``. Unknown or malformed refresh tokens are ignored (logout is idempotent).
-        """
-        now = self._clock.now()
-        if refresh_token is not None:
-            record = await self.refresh_info(refresh_token)
-            if record is not None:
-                await self._revoke_family(record.family_id, record.family_expires_at, now, "logout")
-        if principal is not None:
-            await self._revoke_principal(principal)
-            sid = principal.session_id
-            if sid is not None:
-                bound = now + self._config.family_lifetime
-                await self._revoke_family(sid, bound, now, "logout")
-
-    async def revoke_token(self, token: str) -> None:
-        """RFC 7009 revocation. A refresh token revokes its whole family and session
-        (sec. 2.1: "SHOULD also invalidate all access tokens based on the same grant"); an
-        access token (verified by the ``validator``) is denylisted by ``(iss, jti)``. Invalid,
-        unknown and expired tokens are silently ignored (sec. 2.2).
-        """
-        if not isinstance(token, str):
-            return
-        if self._codec.looks_like_refresh_token(token):
-            record = await self.refresh_info(token)
-            if record is not None:
-                now = self._clock.now()
-                await self._revoke_family(
-                    record.family_id, record.family_expires_at, now, "revoked"
-                )
-            return
-        if self._validator is None:
-            return
-        try:
-            principal = await self._validator.avalidate(token)
-        except InvalidToken:
-            return  # invalid, expired or already revoked; storage errors still propagate
-        await self._revoke_principal(principal)
-
-    async def refresh_info(self, refresh_token: str) -> RefreshRecord | None:
-        """The stored record of ``refresh_token`` (used or not), or None; for introspection."""
-        try:
-            parsed = self._codec.parse(refresh_token)
-        except InvalidGrant:
-            return None
-        return await self._find(parsed)
-
     # --- helpers --- #
-
-    async def _find(self, parsed: ParsedRefreshToken) -> RefreshRecord | None:
-        record = await self._refresh.get_refresh(parsed.selector)
-        if record is None or not self._codec.matches(parsed, record.digest):
-            return None
-        return record
 
     def _parse_or_fail(self, refresh_token: object) -> ParsedRefreshToken:
         try:
