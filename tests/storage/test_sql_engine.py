@@ -77,6 +77,10 @@ async def test_sqlite_foreign_keys_are_enforced(tmp_path: Path) -> None:
         await engine.dispose()
 
 
+def _aiosqlite_workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,19 +97,42 @@ def _closed_port() -> int:
     ids=["postgres-down", "sqlite-unopenable"],
 )
 async def test_unreachable_database_raises_storage_unavailable(url: str) -> None:
-    threads_before = set(threading.enumerate())
     engine = create_engine(url)
     store = SqlStore(engine)
     try:
         with pytest.raises(StorageUnavailable):
             await store.get_user("x")
+        # a failed SQLite open leaves no aiosqlite worker thread behind to call back into
+        # this loop after it closes (that crashed the thread: "Event loop is closed")
+        assert _aiosqlite_workers() == set()
         with pytest.raises(StorageUnavailable):
             await store.create_user(make_user())
         with pytest.raises(StorageUnavailable):
             await store.is_revoked(issuer="i", jti="j", sid=None, sub="s", iat=0.0)
+        assert _aiosqlite_workers() == set()
     finally:
         await engine.dispose()
-        # aiosqlite stops the worker thread of a failed connect without awaiting it; let
-        # those threads finish while this loop is still open (a join, not a sleep)
-        for thread in set(threading.enumerate()) - threads_before:
-            await asyncio.to_thread(thread.join, 5.0)
+
+
+def test_failed_sqlite_open_never_outlives_its_event_loop() -> None:
+    # each attempt runs in its own loop that closes right after the failure: the situation
+    # of a test (or `asyncio.run`) ending on a failed connect
+    crashes: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: crashes.append(args.exc_value)
+
+    async def attempt() -> None:
+        engine = create_engine("sqlite+aiosqlite:////nonexistent-dir/tokenward.db")
+        try:
+            with pytest.raises(StorageUnavailable):
+                await SqlStore(engine).get_user("x")
+        finally:
+            await engine.dispose()
+
+    try:
+        for _ in range(50):
+            asyncio.run(attempt())
+            assert _aiosqlite_workers() == set()
+    finally:
+        threading.excepthook = previous
+    assert crashes == []

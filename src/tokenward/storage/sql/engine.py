@@ -7,9 +7,12 @@ transaction semantics, and pins PostgreSQL connections to a schema through
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -90,7 +93,7 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:
             raise ConfigurationError("schema is only supported on PostgreSQL")
-        engine = create_async_engine(parsed, **kwargs)
+        engine = create_async_engine(parsed, async_creator=_aiosqlite_connector(parsed), **kwargs)
         _install_sqlite_events(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -105,6 +108,32 @@ def create_engine(
         connect_args=connect_args,
         **kwargs,
     )
+
+
+def _aiosqlite_connector(url: URL) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    """An ``async_creator`` that never leaves an aiosqlite worker thread behind.
+
+    aiosqlite runs each connection on its own worker thread. When opening the database fails
+    (missing directory, permissions), it queues the thread's stop and returns without waiting,
+    so the thread later calls back into the event loop that made the attempt; if that loop
+    has closed by then, the thread dies with "Event loop is closed" (an unhandled thread
+    exception, printed at shutdown and an error under pytest). Waiting for the thread on
+    failure keeps every callback inside the live loop.
+    """
+    cargs, cparams = url.get_dialect()().create_connect_args(url)
+
+    async def connect() -> aiosqlite.Connection:
+        connection = aiosqlite.connect(*cargs, **cparams)
+        worker = connection._thread
+        worker.daemon = True  # as SQLAlchemy's own aiosqlite connect does
+        try:
+            return await connection
+        except BaseException:
+            if worker.ident is not None:  # started: the open failed or was cancelled
+                await asyncio.to_thread(worker.join)
+            raise
+
+    return connect
 
 
 def _install_sqlite_events(engine: AsyncEngine) -> None:
