@@ -9,7 +9,7 @@ import pytest
 
 from tokenward.errors import InvalidCredentials
 from tokenward.service import load_settings, open_runtime
-from tokenward.sessions.service import TokenPair
+from tokenward.sessions import TokenPair
 
 from .conftest import PASSWORD, Run, dev, ok_json, one_error_line
 
@@ -130,15 +130,23 @@ def test_claims_set_and_unset(run: Run) -> None:
     assert run(*dev("users", "claims", "bob", "sub=admin")).exit_code == 1  # reserved claim
 
 
-def test_sessions_list_and_revoke(run: Run, tmp_path: Path) -> None:
+def test_sessions_list_and_revoke(
+    run: Run, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     add(run, "bob")
     first = login(tmp_path, "bob", PASSWORD)
     second = login(tmp_path, "bob", PASSWORD)
     sessions = ok_json(run(*dev("sessions", "list", "bob", "--json")))["sessions"]
     assert {s["session_id"] for s in sessions} == {first.session_id, second.session_id}
     assert all(s["state"] == "active" for s in sessions)
-    revoked = ok_json(run(*dev("sessions", "revoke", "bob", first.session_id, "--json")))
-    assert revoked == {"session_id": first.session_id, "revoked": True}
+    add(run, "carol")
+    # a session id is only revoked through its own user
+    assert run(*dev("sessions", "revoke", "carol", first.session_id)).exit_code == 1
+    result = run(*dev("sessions", "revoke", "bob", first.session_id, "--json"))
+    assert ok_json(result) == {"session_id": first.session_id, "revoked": True}
+    # the security event comes from AuthService.revoke_session, with the admin reason
+    events = [r for r in caplog.records if r.getMessage() == "session_family_revoked"]
+    assert [(r.sid, r.reason) for r in events] == [(first.session_id, "admin")]  # type: ignore[attr-defined]
     states = {
         s["session_id"]: s["state"]
         for s in ok_json(run(*dev("sessions", "list", "bob", "--json")))["sessions"]

@@ -6,7 +6,6 @@ they are prompted without echo, twice, or read from stdin with ``--password-stdi
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections import defaultdict
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,7 +14,6 @@ import typer
 
 from tokenward.cli._common import Cli, ConfigOpt, DevOpt, JsonOpt, fmt_time, parse_claims
 from tokenward.errors import InvalidRequest, UserNotFound
-from tokenward.observability import security_event
 
 if TYPE_CHECKING:
     from tokenward.service import Runtime
@@ -31,7 +29,7 @@ PasswordStdin = Annotated[
 
 async def find_user(rt: Runtime, ident: str) -> UserRecord:
     """A user by username (normalised like at login) or by id. :raises UserNotFound:"""
-    from tokenward.sessions.passwords import normalize_username
+    from tokenward.sessions import normalize_username
 
     user: UserRecord | None
     try:
@@ -343,7 +341,8 @@ def build_sessions_app() -> typer.Typer:
                 ]
                 if not mine:
                     raise InvalidRequest(f"user {record.username!r} has no session {session_id!r}")
-                await _revoke_session(rt, mine)
+                # refresh family + sid denylist (live access tokens die); security event logged
+                await rt.auth.revoke_session(session_id, reason="admin")
             cli.emit(
                 {"session_id": session_id, "revoked": True},
                 lambda: cli.out.print(f"revoked session {session_id}"),
@@ -352,27 +351,6 @@ def build_sessions_app() -> typer.Typer:
         cli.run(body())
 
     return app
-
-
-async def _revoke_session(rt: Runtime, members: list[RefreshRecord]) -> None:
-    """Revoke a family through AuthService when it offers it, else through the stores."""
-    family = members[0]
-    revoke = getattr(rt.auth, "revoke_session", None)
-    if revoke is not None:
-        await revoke(family.family_id)
-        return
-    now = rt.clock.now()
-    await rt.store.revoke_family(family.family_id, now=now, reason="admin")
-    # keep the sid denylisted until the last access token of the family has expired
-    until = family.family_expires_at + rt.settings.access_lifetime + 120.0
-    await rt.revocations.revoke_session(family.family_id, expires_at=until)
-    security_event(
-        logging.getLogger("tokenward.cli"),
-        "session_family_revoked",
-        sid=family.family_id,
-        sub=family.user_id,
-        reason="admin",
-    )
 
 
 def register_logout_all(app: typer.Typer) -> None:

@@ -34,7 +34,7 @@ from tokenward.service.settings import Settings, load_settings
 from tokenward.web import install_error_handlers
 
 if TYPE_CHECKING:
-    from tokenward.sessions.passwords import PasswordHasher
+    from tokenward.sessions import PasswordHasher
 
 __all__ = ["create_app", "create_app_from_env"]
 

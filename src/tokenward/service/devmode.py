@@ -26,7 +26,7 @@ async def ensure_demo_user(runtime: Any, *, announce: Callable[[str], Any] = pri
 
     Returns None when she already exists (the password was shown at first start).
     """
-    from tokenward.sessions.passwords import normalize_username
+    from tokenward.sessions import normalize_username
 
     if await runtime.store.get_user_by_username(normalize_username(DEMO_USER)) is not None:
         return None

@@ -26,10 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from tokenward.observability import Metrics
-    from tokenward.sessions.config import SessionConfig
-    from tokenward.sessions.passwords import PasswordHasher
-    from tokenward.sessions.service import AuthService
-    from tokenward.sessions.throttle import LoginThrottle
+    from tokenward.sessions import AuthService, LoginThrottle, PasswordHasher, SessionConfig
     from tokenward.storage.base import RevocationStore
     from tokenward.storage.sql import SqlStore
     from tokenward.tokens import TokenIssuer
@@ -124,7 +121,7 @@ async def _prepare_database(settings: Settings, url: str) -> None:
 
 
 def _session_config(settings: Settings) -> SessionConfig:
-    from tokenward.sessions.config import SessionConfig
+    from tokenward.sessions import SessionConfig
 
     sessions = settings.sessions
     pepper = read_secret(
@@ -141,7 +138,7 @@ def _session_config(settings: Settings) -> SessionConfig:
 
 
 def _throttle(settings: Settings) -> LoginThrottle:
-    from tokenward.sessions.throttle import LoginThrottle, ThrottleConfig, ThrottlePolicy
+    from tokenward.sessions import LoginThrottle, ThrottleConfig, ThrottlePolicy
 
     t = settings.throttle
 
@@ -200,9 +197,7 @@ async def open_runtime(
     :raises ConfigurationError: unsafe or inconsistent configuration, unmigrated database.
     :raises StorageUnavailable: the database cannot be reached.
     """
-    from tokenward.sessions.passwords import PasswordHasher
-    from tokenward.sessions.revocation import revocation_check_for
-    from tokenward.sessions.service import AuthService
+    from tokenward.sessions import AuthService, PasswordHasher, revocation_check_for
     from tokenward.storage.sql import SqlStore, create_engine
     from tokenward.validation import TokenValidator
     from tokenward.web.csrf import CsrfProtector
