@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,14 @@ def redis_url() -> str:
 def unique_prefix() -> Iterator[str]:
     """A per-test namespace (PostgreSQL schema name or Redis key prefix)."""
     yield f"tw_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No ``TOKENWARD__*`` settings from the outside and no stray ``./tokenward.toml``: the
+    test runs in ``tmp_path`` (returned), as the service and CLI read both at start-up."""
+    for name in list(os.environ):
+        if name.upper().startswith("TOKENWARD__"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

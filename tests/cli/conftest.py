@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,8 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TOKENWARD__* from outside, no stray tokenward.toml: run in a temp dir."""
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENWARD__"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def _clean_env(clean_env: Path) -> None:
+    """Every CLI test runs with the shared ``clean_env`` (tests/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,7 @@ from tokenward.service import create_app, load_settings
 from tokenward.sessions.passwords import PasswordHasher
 from tokenward.storage.sql import create_engine, signing_keys
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENWARD__"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")  # tests/conftest.py
 
 
 async def start_and_stop(tmp_path: Path, kek: str | None) -> None:

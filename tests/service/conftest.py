@@ -22,14 +22,8 @@ from tokenward.sessions.passwords import PasswordHasher
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TOKENWARD__* from the outside, and no stray ./tokenward.toml."""
-    import os
-
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENWARD__"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def _clean_env(clean_env: Path) -> None:
+    """Every service test runs with the shared ``clean_env`` (tests/conftest.py)."""
 
 
 @pytest.fixture
