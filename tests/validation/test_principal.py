@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _validation_support import ISS, Sign, good_claims
 
-from tokenward import Key, TokenValidator, ValidationPolicy
+from tokenward import Key, TokenValidator, ValidationPolicy, jws
 from tokenward.clock import FixedClock
 
 
@@ -67,3 +67,38 @@ def test_missing_optional_claims_read_as_none(validator: TokenValidator, sign: S
     assert principal.name is None
     assert principal.roles == ()
     assert principal.session_id is None
+
+
+@pytest.mark.parametrize("cache_size", [1024, 0], ids=["cache", "no-cache"])
+def test_principal_header_cannot_change_the_shared_header_cache(
+    policy: ValidationPolicy, clock: FixedClock, sign: Sign, cache_size: int
+) -> None:
+    # The validator reads the header dict the JOSE layer caches per header segment (no
+    # copy per call); a principal must expose it without letting anyone write through.
+    key = Key.generate("ES256", kid="es-shared")
+    public = key.public()
+    validator = TokenValidator(public, policy, clock=clock, cache_size=cache_size)
+    header = {"ext": {"list": [1, 2]}}
+    first = validator.validate(sign(good_claims(jti="a"), header_changes=header, key=key))
+    with pytest.raises(TypeError):
+        first.header["typ"] = "JWT"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del first.header["kid"]  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        first.header["ext"]["new"] = 1
+    with pytest.raises(AttributeError):
+        first.header["ext"]["list"].append(3)
+    with pytest.raises(AttributeError):
+        first.header = {}  # type: ignore[misc]
+    # a copy handed out elsewhere (dict(...), jws.verify) is the caller's own
+    dict(first.header)["typ"] = "JWT"
+    jws.verify(sign(good_claims(jti="b"), header_changes=header, key=key), public).header.clear()
+    (cached_header, _), *_ = public._header_cache.values()
+    assert cached_header == {
+        "alg": "ES256",
+        "typ": "at+jwt",
+        "kid": "es-shared",
+        "ext": {"list": [1, 2]},
+    }
+    second = validator.validate(sign(good_claims(jti="c"), header_changes=header, key=key))
+    assert second.header == first.header == {**cached_header, "ext": {"list": (1, 2)}}

@@ -99,8 +99,9 @@ class Rules:
     def entry(self, header: dict[str, Any], claims: dict[str, Any], revocation: bool) -> Entry:
         """Check everything that does not depend on the clock; return the cache entry.
 
-        ``header`` and ``claims`` must be fresh dicts owned by the caller: the principal
-        keeps them.
+        ``claims`` must be a fresh dict owned by the caller; ``header`` may be the dict the
+        JOSE layer shares through its header cache: it is only read, never mutated. The
+        principal keeps both (and exposes frozen copies).
         """
         typ = header.get("typ")
         if type(typ) is not str:  # required (RFC 9068 sec. 2.1); its value is checked by
@@ -117,26 +118,23 @@ class Rules:
             self._check_audience(aud)
         # NumericDates are finite JSON numbers, never bools or strings (RFC 7519 sec. 2;
         # profile E2/E3: True is an int in Python, so compare exact types).
-        kind = type(exp)
-        if kind is not int and (kind is not float or not isfinite(exp)):
+        if type(exp) is not int and (type(exp) is not float or not isfinite(exp)):
             raise _bad_date("exp")
         get = claims.get
         leeway = self.leeway
         iat = get("iat")
-        if iat is not None:
-            kind = type(iat)
-            if kind is not int and (kind is not float or not isfinite(iat)):
-                raise _bad_date("iat")
-            if exp - iat > self.max_lifetime:
-                raise LifetimeTooLong(claim="exp")
-            start = iat - leeway
-        else:
+        if iat is None:
             self._absent(claims, "iat", _bad_date)
             start = exp - self.max_lifetime
+        elif type(iat) is not int and (type(iat) is not float or not isfinite(iat)):
+            raise _bad_date("iat")
+        elif exp - iat > self.max_lifetime:
+            raise LifetimeTooLong(claim="exp")
+        else:
+            start = iat - leeway
         nbf = get("nbf")
         if nbf is not None:
-            kind = type(nbf)
-            if kind is not int and (kind is not float or not isfinite(nbf)):
+            if type(nbf) is not int and (type(nbf) is not float or not isfinite(nbf)):
                 raise _bad_date("nbf")
             if nbf - leeway > start:
                 start = nbf - leeway
@@ -144,24 +142,25 @@ class Rules:
             raise _bad_date("nbf")
         # Identifiers: non-empty, bounded strings (profile E8).
         sub = get("sub")
-        if sub is None:
+        if type(sub) is not str or not 0 < len(sub) <= MAX_ID_LENGTH:
+            if sub is not None:
+                raise _bad_id("sub")
             self._absent(claims, "sub", _bad_id)
-        elif type(sub) is not str or not 0 < len(sub) <= MAX_ID_LENGTH:
-            raise _bad_id("sub")
         jti = get("jti")
-        if jti is None:
+        if type(jti) is not str or not 0 < len(jti) <= MAX_ID_LENGTH:
+            if jti is not None:
+                raise _bad_id("jti")
             self._absent(claims, "jti", _bad_id)
-        elif type(jti) is not str or not 0 < len(jti) <= MAX_ID_LENGTH:
-            raise _bad_id("jti")
         sid = get("sid")
         if sid is None:
-            if "sid" in claims or self.sid_required:  # usually absent: no call
+            if self.sid_required or "sid" in claims:  # usually absent: no call
                 self._absent(claims, "sid", _bad_id)
         elif type(sid) is not str or not 0 < len(sid) <= MAX_ID_LENGTH:
             raise _bad_id("sid")
-        for required in self.required_other:
-            if required not in claims:
-                raise MissingClaim(claim=required)
+        if self.required_other:
+            for required in self.required_other:
+                if required not in claims:
+                    raise MissingClaim(claim=required)
         name = get(self.name_claim)
         if name is not None and type(name) is not str:
             raise InvalidClaim("must be a string", claim=self.name_claim)
@@ -177,11 +176,10 @@ class Rules:
             roles = ()
         else:
             raise _bad_roles(self.role_claim)
-        principal = Principal(claims, header, roles, self.name_claim)
-        if not revocation:
-            return principal, start, exp + leeway, typ, None
-        rev = {"issuer": issuer, "jti": jti, "sid": sid, "sub": sub, "iat": iat}
-        return principal, start, exp + leeway, typ, rev
+        if revocation:
+            rev = {"issuer": issuer, "jti": jti, "sid": sid, "sub": sub, "iat": iat}
+            return Principal(claims, header, roles, name), start, exp + leeway, typ, rev
+        return Principal(claims, header, roles, name), start, exp + leeway, typ, None
 
     def _absent(
         self, claims: dict[str, Any], name: str, bad: Callable[[str], InvalidClaim]

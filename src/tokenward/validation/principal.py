@@ -28,7 +28,7 @@ class Principal:
     mappings (built on first access, so a validator can cache and share the principal).
     """
 
-    __slots__ = ("_claims", "_claims_view", "_header", "_header_view", "_name_claim", "_roles")
+    __slots__ = ("_claims", "_claims_view", "_header", "_header_view", "_name", "_roles")
 
     _claims_view: Mapping[str, Any]
     _header_view: Mapping[str, Any]
@@ -38,13 +38,19 @@ class Principal:
         claims: dict[str, Any],
         header: dict[str, Any],
         roles: tuple[str, ...],
-        name_claim: str,
+        name: str | None,
     ) -> None:
-        """Used by the validator. ``claims`` and ``header`` become owned by the principal."""
+        """Used by the validator, after it checked ``roles`` and ``name`` (the policy's
+        ``role_claim`` and ``name_claim`` values).
+
+        ``claims`` becomes owned by the principal. ``header`` may be shared with the JOSE
+        layer's header cache: it is never mutated, only copied into a frozen view on first
+        access of :attr:`header`.
+        """
         self._claims = claims
         self._header = header
         self._roles = roles
-        self._name_claim = name_claim
+        self._name = name
         # _claims_view / _header_view are filled on first access (see the properties)
 
     @property
@@ -76,8 +82,7 @@ class Principal:
     @property
     def name(self) -> str | None:
         """The policy's ``name_claim`` (default ``name``), or None."""
-        value = self._claims.get(self._name_claim)
-        return value if isinstance(value, str) else None
+        return self._name
 
     @property
     def roles(self) -> tuple[str, ...]:
