@@ -8,6 +8,7 @@ from typing import Any
 
 from tokenward.errors import (
     ConfigurationError,
+    InvalidToken,
     InvalidTokenType,
     MalformedToken,
     RevokedToken,
@@ -26,6 +27,15 @@ __all__ = ["DEFAULT_CACHE_SIZE", "TokenValidator"]
 
 #: verified tokens remembered per validator (each entry is bounded by ``max_token_bytes``)
 DEFAULT_CACHE_SIZE = 1024
+
+
+def _with_jti(error: InvalidToken, jti: object) -> InvalidToken:
+    """Attach the token's ``jti`` claim to ``error`` for logs when it is a string. Only ever
+    called once the signature verified: an unverified token's claims are attacker-chosen
+    and never reported (RFC 8725 sec. 3.10)."""
+    if type(jti) is str:
+        error.jti = jti
+    return error
 
 
 class TokenValidator:
@@ -131,29 +141,44 @@ class TokenValidator:
             if keys is not self._keys:
                 self._rebind(keys)
         entry = None
-        if self._cache_size:
+        cache_size = self._cache_size
+        if cache_size:
             try:
                 entry = self._cache.get(token)
             except TypeError:  # unhashable: not a token at all
                 raise MalformedToken() from None
         if entry is None:  # verify, then the clock-free rules (decode_jwt refuses non-str)
+            # copy_header=False: the header dict is shared with the JOSE header cache; the
+            # rules only read it and the Principal exposes a frozen copy of it.
             header, claims, _ = decode_jwt(
                 token,
                 self._keys,  # type: ignore[arg-type]  # bound above when from a source
                 algorithms=self._algorithms,
                 max_bytes=self._max_bytes,
+                copy_header=False,
             )
-            entry = self._entry_of(header, claims, self._wants_rev_args)
-            if self._cache_size:
+            try:
+                entry = self._entry_of(header, claims, self._wants_rev_args)
+            except InvalidToken as exc:
+                _with_jti(exc, claims.get("jti"))
+                raise
+            if cache_size:
                 self._remember(token, entry)
         principal, start, end, typ, rev_args = entry
         now = self._now()
         if now < start or now >= end:
-            raise self._rules.time_error(entry, now)
+            raise _with_jti(self._rules.time_error(entry, now), principal.jti)
         if typ not in self._typ_exact and not self._rules.typ_ok(typ):
-            raise InvalidTokenType()
-        if rev_args is not None and self._rev_now(**rev_args):  # type: ignore[misc]
-            raise RevokedToken()
+            raise _with_jti(InvalidTokenType(), principal.jti)
+        if rev_args is not None:
+            try:
+                revoked = self._rev_now(**rev_args)  # type: ignore[misc]
+            except TokenwardError:
+                raise
+            except Exception as exc:  # fail closed on a broken backend, as avalidate does
+                raise StorageUnavailable("revocation check failed") from exc
+            if revoked:
+                raise _with_jti(RevokedToken(), principal.jti)
         return principal
 
     async def avalidate(self, token: str | bytes) -> Principal:
@@ -199,7 +224,7 @@ class TokenValidator:
             except Exception as exc:  # fail closed on a broken backend
                 raise StorageUnavailable("revocation check failed") from exc
             if revoked:
-                raise RevokedToken()
+                raise _with_jti(RevokedToken(), entry[0].jti)
         return entry[0]
 
     @property
@@ -219,9 +244,9 @@ class TokenValidator:
         # validate() inlines the same two checks (hot path); keep them in step.
         now = self._now()
         if now < entry[1] or now >= entry[2]:
-            raise self._rules.time_error(entry, now)
+            raise _with_jti(self._rules.time_error(entry, now), entry[0].jti)
         if entry[3] not in self._typ_exact and not self._rules.typ_ok(entry[3]):
-            raise InvalidTokenType()
+            raise _with_jti(InvalidTokenType(), entry[0].jti)
 
     def _rebind(self, keys: object) -> None:
         if not isinstance(keys, KeySet):
@@ -238,8 +263,13 @@ class TokenValidator:
             self._keys,  # type: ignore[arg-type]  # bound before the first lookup
             algorithms=self._algorithms,
             max_bytes=self._max_bytes,
+            copy_header=False,  # shared with the JOSE header cache: read, never mutated
         )
-        return self._entry_of(header, claims, self._wants_rev_args)
+        try:
+            return self._entry_of(header, claims, self._wants_rev_args)
+        except InvalidToken as exc:
+            _with_jti(exc, claims.get("jti"))
+            raise
 
     def _remember(self, token: str | bytes, entry: Entry) -> None:
         cache = self._cache
