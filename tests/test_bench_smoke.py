@@ -54,3 +54,18 @@ def test_write_section_replaces_core_and_keeps_the_others(
 def test_cli_quick_flag_parses(core: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     assert core.main(["--quick", "--algs", "HS256", "--rounds", "1"]) == 0
     assert "### Ratios and targets" in capsys.readouterr().out
+
+
+def test_write_section_touches_only_its_own_section(
+    core: ModuleType, tmp_path: pathlib.Path
+) -> None:
+    results = tmp_path / "RESULTS.md"
+    sessions = "## sessions\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    e2e = "## e2e\n\ntext\n\n### sub\n\n- item"
+    results.write_text(f"# Benchmark results\n\n{sessions}\n## core\n\nold\n### t\nold\n{e2e}\n")
+    core.write_section(results, "## core\n\nnew\n")
+    text = results.read_text()
+    assert text == f"# Benchmark results\n\n{sessions}\n\n## core\n\nnew\n\n{e2e}\n"
+    core.write_section(results, "## core\n\nnewer\n")  # idempotent layout
+    assert results.read_text() == text.replace("\nnew\n", "\nnewer\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]  # no temporary left over
