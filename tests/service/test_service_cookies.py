@@ -1,8 +1,7 @@
-"""Cookie mode end to end: security profile sec. 5.3 tests K1-K8 (K9 is in the attack tests)."""
+"""Cookie mode end to end: security profile sec. 5.3 tests K1-K8 (K6 over the whole route
+table is in test_service_safe_methods.py, K9 in the attack tests)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import httpx
 import pytest
@@ -109,35 +108,6 @@ async def test_k4_k5_fetch_metadata_and_origin(
     token = await service.login_cookie()
     response = await service.client.post("/auth/logout", headers={"X-CSRF-Token": token, **headers})
     assert response.status_code == status, response.text
-
-
-async def test_k6_safe_routes_change_no_state(service: Service) -> None:
-    """Every GET/HEAD route, called authenticated (cookie and bearer), leaves users,
-    refresh records and revocations exactly as they were."""
-    runtime = service.runtime
-    await service.login_cookie()
-    pair = await service.login()
-    user = await runtime.store.get_user_by_username("alice")
-    assert user is not None
-
-    async def snapshot() -> Any:
-        return (
-            await runtime.store.list_users(),
-            await runtime.store.list_user_refresh(user.id),
-            await runtime.store.dump_revocations(now=service.clock.now()),
-        )
-
-    before = await snapshot()
-    spec = service.app.openapi()["paths"]
-    paths = sorted(path for path, item in spec.items() if "get" in item)
-    paths += ["/docs", "/openapi.json"]
-    assert "/me" in paths and "/.well-known/jwks.json" in paths
-    for path in paths:
-        for method in ("GET", "HEAD"):
-            await service.client.request(method, path)
-            await service.client.request(method, path, headers=bearer(pair["access_token"]))
-    assert await snapshot() == before
-    assert (await service.client.get("/me")).status_code == 200
 
 
 async def test_k7_cookie_refresh_needs_csrf(service: Service) -> None:
