@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from tokenward.storage.base import FamilyRecord
+
 from .records import ABSOLUTE, IDLE, NOW, make_refresh, successor
 
 
@@ -131,3 +133,42 @@ async def test_prune_refresh_drops_expired_families_only(store: Any) -> None:
     reborn = make_refresh(family_id=dead.family_id)
     await store.create_refresh(reborn)
     assert (await store.rotate(reborn.id, successor(reborn), now=NOW + 20)).rotated
+
+
+async def test_get_family_reports_the_absolute_expiry(store: Any) -> None:
+    first = make_refresh(user_id="u1")
+    await store.create_refresh(first)
+    later = successor(first, now=NOW + 600)
+    assert (await store.rotate(first.id, later, now=NOW + 600)).rotated
+    # the family keeps its first token's times; later tokens do not extend it
+    expected = FamilyRecord(
+        id=first.family_id,
+        user_id="u1",
+        created_at=NOW,
+        expires_at=NOW + ABSOLUTE,
+        revoked_at=None,
+    )
+    assert await store.get_family(first.family_id) == expected
+    assert await store.get_family("unknown") is None
+
+
+async def test_get_family_reports_revocation(store: Any) -> None:
+    a, b = make_refresh(user_id="u1"), make_refresh(user_id="u1")
+    for record in (a, b):
+        await store.create_refresh(record)
+    await store.revoke_family(a.family_id, now=NOW + 5, reason="logout")
+    assert (await store.get_family(a.family_id)).revoked_at == NOW + 5
+    assert (await store.get_family(b.family_id)).revoked_at is None
+    await store.revoke_user_families("u1", now=NOW + 7, reason="logout_all")
+    assert (await store.get_family(a.family_id)).revoked_at == NOW + 5  # first revocation kept
+    assert (await store.get_family(b.family_id)).revoked_at == NOW + 7
+
+
+async def test_pruned_family_is_gone(store: Any) -> None:
+    dead = make_refresh(family_expires_at=NOW + 10, expires_at=NOW + 10)
+    live = make_refresh()
+    for record in (dead, live):
+        await store.create_refresh(record)
+    await store.prune_refresh(now=NOW + 10)
+    assert await store.get_family(dead.family_id) is None
+    assert (await store.get_family(live.family_id)).expires_at == live.family_expires_at

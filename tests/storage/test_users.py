@@ -90,5 +90,6 @@ async def test_hostile_lookups_find_nothing_and_raise_nothing(store: Any, hostil
     assert await store.get_user_by_username(hostile) is None
     assert await store.get_user(hostile) is None
     assert await store.get_refresh(hostile) is None
+    assert await store.get_family(hostile) is None
     assert not (await store.rotate(hostile, make_refresh(), now=NOW)).rotated
     assert not await store.is_revoked(issuer=hostile, jti=hostile, sid=hostile, sub=hostile, iat=0)

@@ -6,6 +6,7 @@ SQL backend lives in ``tokenward.storage.sql`` and the Redis cache in
 """
 
 from tokenward.storage.base import (
+    FamilyRecord,
     RefreshRecord,
     RefreshStore,
     RevocationDump,
@@ -20,6 +21,7 @@ from tokenward.storage.base import (
 from tokenward.storage.memory import MemoryStore
 
 __all__ = [
+    "FamilyRecord",
     "MemoryStore",
     "RefreshRecord",
     "RefreshStore",

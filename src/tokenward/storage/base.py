@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "FamilyRecord",
     "RefreshRecord",
     "RefreshStore",
     "RevocationDump",
@@ -77,6 +78,21 @@ class RefreshRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FamilyRecord:
+    """A session family: every refresh token descending from one login."""
+
+    #: family (session) id; the ``sid`` of the family's access tokens
+    id: str
+    user_id: str
+    #: creation time of the family's first token
+    created_at: float
+    #: absolute expiry: no token of the family is usable from then on, so a revocation of
+    #: its ``sid`` need not be kept any longer
+    expires_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RotateOutcome:
     """Result of :meth:`RefreshStore.rotate`."""
 
@@ -106,6 +122,10 @@ class RefreshStore(Protocol):
     async def create_refresh(self, record: RefreshRecord) -> None: ...
 
     async def get_refresh(self, token_id: str) -> RefreshRecord | None: ...
+
+    async def get_family(self, family_id: str) -> FamilyRecord | None:
+        """The family (with its absolute expiry); ``None`` if unknown or already pruned."""
+        ...
 
     async def rotate(self, old_id: str, new: RefreshRecord, *, now: float) -> RotateOutcome:
         """Atomically consume ``old_id`` and store ``new``.

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from tokenward.errors import UserExists, UserNotFound
 from tokenward.storage.base import (
+    FamilyRecord,
     RefreshRecord,
     RevocationDump,
     RotateHook,
@@ -28,6 +29,7 @@ __all__ = ["MemoryStore"]
 @dataclasses.dataclass(slots=True)
 class _Family:
     user_id: str
+    created_at: float
     expires_at: float
     revoked_at: float | None = None
 
@@ -91,12 +93,26 @@ class MemoryStore:
             if record.id in self._refresh:
                 raise ValueError("duplicate refresh token id")
             self._families.setdefault(
-                record.family_id, _Family(record.user_id, record.family_expires_at)
+                record.family_id,
+                _Family(record.user_id, record.created_at, record.family_expires_at),
             )
             self._refresh[record.id] = record
 
     async def get_refresh(self, token_id: str) -> RefreshRecord | None:
         return self._refresh.get(token_id)
+
+    async def get_family(self, family_id: str) -> FamilyRecord | None:
+        """The family with its absolute expiry; ``None`` if unknown or pruned."""
+        family = self._families.get(family_id)
+        if family is None:
+            return None
+        return FamilyRecord(
+            id=family_id,
+            user_id=family.user_id,
+            created_at=family.created_at,
+            expires_at=family.expires_at,
+            revoked_at=family.revoked_at,
+        )
 
     async def rotate(self, old_id: str, new: RefreshRecord, *, now: float) -> RotateOutcome:
         """Consume ``old_id`` and store ``new`` atomically (profile sec. 4.2)."""

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokenward.storage.base import RefreshRecord, RotateHook, RotateOutcome
+from tokenward.storage.base import FamilyRecord, RefreshRecord, RotateHook, RotateOutcome
 from tokenward.storage.sql._conn import SqlBase, storable
 from tokenward.storage.sql.models import refresh_families as fams
 from tokenward.storage.sql.models import refresh_tokens as toks
@@ -64,6 +64,14 @@ class SqlRefreshStore(SqlBase):
         async with self._single() as conn:
             row = (await conn.execute(sa.select(toks).where(toks.c.id == token_id))).first()
         return None if row is None else _from_row(row)
+
+    async def get_family(self, family_id: str) -> FamilyRecord | None:
+        """The family with its absolute expiry; ``None`` if unknown or pruned."""
+        if not storable(family_id):
+            return None
+        async with self._single() as conn:
+            row = (await conn.execute(sa.select(fams).where(fams.c.id == family_id))).first()
+        return None if row is None else FamilyRecord(**row._mapping)
 
     async def rotate(self, old_id: str, new: RefreshRecord, *, now: float) -> RotateOutcome:
         """Consume ``old_id`` and store ``new`` atomically; exactly one concurrent call wins.
