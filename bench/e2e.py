@@ -16,6 +16,11 @@ Variants:
 Before loading, a gate checks that every protected variant answers 200 to its token and
 401 to a tampered one.
 
+Then the service itself (``create_app``, dev settings on SQLite, default Argon2id) runs in
+its own uvicorn process: ``POST /auth/login``, ``POST /auth/refresh`` (each connection
+rotating its own family) and ``GET /me`` with a login's token, each for a bounded time
+(see ``service_rows``).
+
     python bench/e2e.py            # full run (3 rounds x 8 s), writes the "e2e" section
     python bench/e2e.py --quick    # 1 round x 2 s, prints only
 """
@@ -34,7 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,8 @@ UNPROTECTED = "unprotected"
 TW_HS, TW_RS, TW_DEP = "tokenward HS256", "tokenward RS256", "tokenward Depends HS256"
 PYJWT, AUTHX = "PyJWT (FastAPI docs) HS256", "AuthX HS256"
 VARIANTS = (UNPROTECTED, TW_HS, TW_RS, TW_DEP, PYJWT, AUTHX)
+#: not a /me variant: the whole service, measured by ``service_rows``
+SERVICE = "tokenward service"
 BODY = {"sub": "alice", "name": "Alice"}
 
 
@@ -175,9 +182,25 @@ def _unprotected_app() -> Any:
     return app
 
 
+def _service_app(env: dict[str, str]) -> Any:
+    """The tokenward service itself (dev settings: SQLite, RS256 keys, default Argon2id),
+    over the data dir ``TW_BENCH_SERVICE_DIR``; the demo user's password goes to a file
+    there (a throwaway temp dir) for the parent process."""
+    from tokenward.service import create_app, load_settings
+
+    data_dir = Path(env["TW_BENCH_SERVICE_DIR"])
+    settings = load_settings(None, {"service": {"data_dir": str(data_dir)}}, dev=True)
+
+    def announce(text: str) -> None:
+        (data_dir / "bench-password").write_text(text.split("password: ")[1].split()[0])
+
+    return create_app(settings, announce=announce)
+
+
 def build_app(variant: str, env: dict[str, str]) -> Any:
     """The ASGI app of ``variant``."""
     factories: dict[str, Callable[[], Any]] = {
+        SERVICE: lambda: _service_app(env),
         UNPROTECTED: _unprotected_app,
         TW_HS: lambda: _tokenward_app("HS256", False, env),
         TW_RS: lambda: _tokenward_app("RS256", False, env),
@@ -253,10 +276,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}/me"
 
 
-def start(variant: str, env: dict[str, str]) -> Server:
+def start(variant: str, env: dict[str, str], cwd: Path | None = None) -> Server:
     port = free_port()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", variant, "--port", str(port)]
-    process = subprocess.Popen(cmd, env=env)
+    process = subprocess.Popen(cmd, env=env, cwd=cwd)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -326,32 +349,48 @@ def load_wrk(url: str, token: str, seconds: float, connections: int) -> Sample:
     )
 
 
-def load_httpx(url: str, token: str, seconds: float, connections: int) -> Sample:
-    """Fallback load generator: ``connections`` concurrent keep-alive clients, bounded time."""
+Step = Callable[[httpx.AsyncClient, int], Awaitable[bool]]
+
+
+def load_flow(
+    step: Step, seconds: float, connections: int, *, headers: dict[str, str] | None = None
+) -> Sample:
+    """Bounded async load: ``connections`` workers call ``step(client, worker)`` (one
+    request, True when it succeeded) on keep-alive connections for ``seconds``."""
 
     async def run() -> Sample:
         latencies: list[float] = []
         errors = 0
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(limits=limits, headers=headers) as client:
+        async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as client:
             end = time.perf_counter() + seconds
 
-            async def worker() -> None:
+            async def worker(number: int) -> None:
                 nonlocal errors
                 while (start := time.perf_counter()) < end:
-                    response = await client.get(url)
+                    ok = await step(client, number)
                     latencies.append(time.perf_counter() - start)
-                    errors += response.status_code != 200
+                    errors += not ok
 
             began = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(connections)))
+            await asyncio.gather(*(worker(n) for n in range(connections)))
             elapsed = time.perf_counter() - began
         latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+        p99 = (
+            latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else float("nan")
+        )
         return Sample(len(latencies) / elapsed, p99, errors, len(latencies))
 
     return asyncio.run(run())
+
+
+def load_httpx(url: str, token: str, seconds: float, connections: int) -> Sample:
+    """Fallback load generator for ``GET url`` with a bearer token (see :func:`load_flow`)."""
+
+    async def get(client: httpx.AsyncClient, _: int) -> bool:
+        return (await client.get(url)).status_code == 200
+
+    return load_flow(get, seconds, connections, headers={"Authorization": f"Bearer {token}"})
 
 
 @dataclass
@@ -430,14 +469,155 @@ def asgi_costs(
     return asyncio.run(measure())
 
 
-def service_rows(load: Callable[[str, str, float, int], Sample], *, quick: bool) -> list[str]:
-    """Hook for the service's own throughput (``/auth/login`` with its Argon2id cost,
-    ``/auth/refresh`` and ``/me`` on SQLite): return extra Markdown lines for the section.
+def argon2_cost(samples: int = 5) -> tuple[str, float]:
+    """The service's default Argon2id parameters and one verification's time (ms, median)."""
+    from tokenward.sessions import PasswordHasher
+    from tokenward.sessions.passwords import DEFAULT_PARAMETERS as P
 
-    ``load(url, bearer_token, seconds, connections)`` runs the same load generator as the
-    variants above. Left to the service benchmark; returns nothing yet.
+    hasher = PasswordHasher()
+    stored = hasher.hash("bench password 1234")
+    times = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        hasher.verify(stored, "bench password 1234")
+        times.append(time.perf_counter() - began)
+    label = f"Argon2id m={P.memory_cost} KiB, t={P.time_cost}, p={P.parallelism}"
+    return label, statistics.median(times) * 1000
+
+
+@dataclass
+class ServiceResult:
+    """One endpoint of the service under load."""
+
+    endpoint: str
+    connections: int
+    sample: Sample
+    tool: str
+
+
+def _measured(server: Server, run_load: Callable[[], Sample]) -> Sample:
+    before = cpu_seconds(server.process.pid)
+    sample = run_load()
+    after = cpu_seconds(server.process.pid)
+    if before is not None and after is not None and sample.requests:
+        sample.server_cpu = (after - before) / sample.requests
+    if sample.errors:
+        raise RuntimeError(f"service: {sample.errors} failed requests")
+    return sample
+
+
+def measure_service(
+    server: Server, password: str, load: Callable[[str, str, float, int], Sample], seconds: float
+) -> list[ServiceResult]:
+    """Gate, then load ``/auth/login``, ``/auth/refresh`` and ``/me`` of a running service."""
+    base = f"http://127.0.0.1:{server.port}"
+    creds = {"username": "alice", "password": password}
+
+    def login_now() -> dict[str, Any]:
+        response = httpx.post(f"{base}/auth/login", json=creds, timeout=30)
+        if response.status_code != 200:
+            raise RuntimeError(f"service: login got {response.status_code}: {response.text}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    access = login_now()["access_token"]
+    gate(server, access)  # /me: 200 with the token, 401 tampered
+
+    async def login(client: httpx.AsyncClient, _: int) -> bool:
+        return (await client.post(f"{base}/auth/login", json=creds)).status_code == 200
+
+    refresh_connections = 8
+    chains = [login_now()["refresh_token"] for _ in range(refresh_connections)]
+
+    async def refresh(client: httpx.AsyncClient, worker: int) -> bool:
+        # each worker rotates its own family: a reused token would revoke it (and fail)
+        response = await client.post(f"{base}/auth/refresh", json={"refresh_token": chains[worker]})
+        if response.status_code != 200:
+            return False
+        chains[worker] = response.json()["refresh_token"]
+        return True
+
+    tool = "wrk" if load is load_wrk else "httpx"
+    return [
+        ServiceResult(
+            "POST /auth/login", 4, _measured(server, lambda: load_flow(login, seconds, 4)), "httpx"
+        ),
+        ServiceResult(
+            "POST /auth/refresh",
+            refresh_connections,
+            _measured(server, lambda: load_flow(refresh, seconds, refresh_connections)),
+            "httpx",
+        ),
+        ServiceResult(
+            "GET /me", 32, _measured(server, lambda: load(server.url, access, seconds, 32)), tool
+        ),
+    ]
+
+
+def render_service(
+    results: list[ServiceResult], hashing: tuple[str, float], seconds: float
+) -> list[str]:
+    label, verify_ms = hashing
+    lines = [
+        "",
+        "### The tokenward service itself (SQLite)",
+        "",
+        f"`create_app` with dev settings (SQLite file, RS256 keys, access-token revocation "
+        f"checked on every request), uvicorn 1 worker pinned like above; {seconds:g} s per "
+        f"endpoint, one run each. Passwords: {label} (RFC 9106 low-memory profile, the "
+        f"default); one verification takes {verify_ms:.0f} ms (wall) here, so login "
+        "throughput is bounded by hashing by design.",
+        "",
+        "| endpoint | load | connections | req/s | p99 ms | server CPU ms/req |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        cpu = r.sample.server_cpu
+        lines.append(
+            f"| {r.endpoint} | {r.tool} | {r.connections} | {r.sample.rps:.0f} | "
+            f"{r.sample.p99_ms:.1f} | {'n/a' if cpu is None else f'{cpu * 1000:.2f}'} |"
+        )
+    lines.append(
+        "/auth/refresh: each connection rotates its own session family (consume + insert "
+        "in one transaction); /me: a login's RS256 access token, validated and checked "
+        "against the revocation tables."
+    )
+    return lines
+
+
+def service_rows(
+    load: Callable[[str, str, float, int], Sample], *, quick: bool, seconds: float | None = None
+) -> list[str]:
+    """The service's own throughput: ``/auth/login`` (Argon2id cost stated),
+    ``/auth/refresh`` and ``/me`` on SQLite, as Markdown lines for the e2e section.
+
+    Bounded: ``seconds`` per endpoint (default 2 with ``quick``, else 5), in a throwaway
+    data dir that is deleted afterwards.
     """
-    return []
+    import tempfile
+
+    budget = seconds if seconds is not None else (2.0 if quick else 5.0)
+    hashing = argon2_cost()
+    with tempfile.TemporaryDirectory(prefix="tokenward-bench-") as tmp:
+        data_dir = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TOKENWARD__")}
+        env["TW_BENCH_SERVICE_DIR"] = str(data_dir)
+        server = start(SERVICE, env, cwd=data_dir)  # cwd: no stray ./tokenward.toml
+        try:
+            password = (data_dir / "bench-password").read_text()
+            results = measure_service(server, password, load, budget)
+        finally:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+    for r in results:
+        print(
+            f"service {r.endpoint:20} {r.sample.rps:9.0f} req/s p99 {r.sample.p99_ms:6.2f} ms",
+            file=sys.stderr,
+        )
+    return render_service(results, hashing, budget)
 
 
 def run(variants: tuple[str, ...], *, rounds: int, seconds: float, connections: int) -> Report:

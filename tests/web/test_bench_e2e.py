@@ -38,3 +38,14 @@ def test_every_variant_serves_its_token_and_report_renders(e2e: Any) -> None:
     text = e2e.render(report, [])
     assert text.startswith("## e2e")
     assert "tokenward HS256, server CPU capacity: 1.00x unprotected (target 0.8x: met)" in text
+
+
+def test_service_rows_load_the_real_service(e2e: Any) -> None:
+    """The service hook starts the service, passes its gate (login, /me 200, tampered 401)
+    and reports login (with the Argon2id cost), refresh and /me, all without a failure."""
+    lines = e2e.service_rows(e2e.load_httpx, quick=True, seconds=0.3)
+    text = "\n".join(lines)
+    assert "Argon2id m=65536 KiB, t=3, p=4" in text
+    rows = [line.split(" | ") for line in lines if line.startswith(("| POST", "| GET"))]
+    assert [row[0] for row in rows] == ["| POST /auth/login", "| POST /auth/refresh", "| GET /me"]
+    assert all(float(row[4]) > 0 for row in rows)  # p99 ms measured; a failed request raises
