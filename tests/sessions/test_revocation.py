@@ -269,7 +269,16 @@ async def test_revoke_session_reports_unknown_or_already_revoked(
     world: World, service: AuthService, alice: Any
 ) -> None:
     pair = await service.login("alice", PASSWORD)
+    world.clock.advance(60)
     assert await service.revoke_session(pair.session_id, reason="incident") is True
+    # the sid stays denied until the family's own expiry + the longest access token + margin
+    config = service.config
+    kept = dict((await world.store.dump_revocations(now=world.clock.now())).sessions)
+    login_at = world.clock.now() - 60
+    assert kept[pair.session_id] == pytest.approx(
+        login_at + config.family_lifetime + config.access_lifetime_bound + config.revocation_margin,
+        abs=1e-3,
+    )
     assert await service.revoke_session(pair.session_id) is False  # nothing left to revoke
     assert await service.revoke_session("no-such-session") is False
     records = await world.store.list_user_refresh(alice.id)

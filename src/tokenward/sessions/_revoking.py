@@ -57,18 +57,20 @@ class SessionRevocation:
         revoke``: every refresh token of the family and every access token carrying its
         ``sid``. Logged as the security event ``session_family_revoked``.
 
-        The ``sid`` is denied even when no refresh token is left to revoke (fail closed).
+        The ``sid`` is denied even for an unknown (e.g. already pruned) family: fail closed.
 
-        :returns: True when this call revoked at least one refresh token, False when the
-            family is unknown or was already revoked.
+        :returns: True when this call ended a live session, False when the family is unknown
+            or was already revoked.
         :raises InvalidRequest: for an empty or non-string ``family_id``.
         """
         if not isinstance(family_id, str) or not family_id:
             raise InvalidRequest("session id must be a non-empty string")
         now = self._clock.now()
-        # The family expires at most family_lifetime after its login, which was before now.
-        bound = now + self._config.family_lifetime
-        return await self._revoke_family(family_id, bound, now, reason) > 0
+        family = await self._refresh.get_family(family_id)
+        # Unknown: its expiry is at most family_lifetime after a login that was before now.
+        expires_at = now + self._config.family_lifetime if family is None else family.expires_at
+        changed = await self._revoke_family(family_id, expires_at, now, reason)
+        return family is not None and (family.revoked_at is None or changed > 0)
 
     async def revoke_token(self, token: str) -> None:
         """RFC 7009 revocation. A refresh token revokes its whole family and session
