@@ -226,5 +226,8 @@ async def test_refusal_is_logged_with_code_and_never_the_token(
         await client.get("/me", headers=bearer(issued.token + "x"))
     codes = [record.code for record in caplog.records]  # type: ignore[attr-defined]
     assert codes == ["revoked", "bad_signature"]
+    # the jti is logged once the signature verified, never taken from a forged token
+    jtis = [record.jti for record in caplog.records]  # type: ignore[attr-defined]
+    assert jtis == [issued.jti, None]
     assert all(issued.token not in record.getMessage() for record in caplog.records)
     assert all(issued.token not in str(vars(record)) for record in caplog.records)
