@@ -129,9 +129,13 @@ class TokenValidator:
         """Validate ``token`` and return its :class:`Principal`.
 
         :raises InvalidToken: (a subclass naming the reason) when the token is refused.
+            When the refusal comes after the signature verified (claims, ``typ``, clock,
+            revocation), ``error.jti`` is the token's ``jti`` if that is a string; it stays
+            None for every earlier failure (RFC 8725 sec. 3.10).
         :raises ConfigurationError: when the revocation check can only be awaited; a
             revocation check is never skipped, use :meth:`avalidate` instead.
         :raises KeySetUnavailable: when a remote key set was never loaded.
+        :raises StorageUnavailable: when the revocation check fails (fail closed).
         """
         if self._async_only:
             raise ConfigurationError("revocation check is async-only: use avalidate()")
@@ -186,8 +190,10 @@ class TokenValidator:
         a due scheduled refresh; on an unknown ``kid`` it asks the remote key set for one
         refresh (which enforces its cooldown) and retries once.
 
-        :raises InvalidToken: (a subclass naming the reason) when the token is refused.
+        :raises InvalidToken: (a subclass naming the reason, ``error.jti`` as in
+            :meth:`validate`) when the token is refused.
         :raises KeySetUnavailable: when a remote key set cannot be loaded.
+        :raises StorageUnavailable: when the revocation check fails (fail closed).
         """
         asource = self._async_source
         if asource is not None:
