@@ -15,6 +15,12 @@ Two independent layers, both required for every unsafe request authenticated by 
 2. **Fetch metadata / origin check**: ``Sec-Fetch-Site: cross-site`` is refused; without
    ``Sec-Fetch-*`` headers the ``Origin`` (fallback ``Referer``) must be an allowed origin;
    ``Origin: null`` is always refused (OWASP "Fetch Metadata" needs this fallback).
+
+Login CSRF (OWASP CSRF Cheat Sheet, "Possible CSRF Vulnerabilities in Login Forms"): before
+there is a session, :meth:`CsrfProtector.issue_pre_session` mints a token bound to a random
+pre-session id (its nonce) under a label of its own, so a pre-session token never verifies
+as a session token and a session token never verifies as a pre-session token; the login
+rotates to a fresh session-bound token.
 """
 
 from __future__ import annotations
@@ -40,8 +46,11 @@ _NONCE_BYTES: Final = 16
 _MAC_BYTES: Final = 32
 #: b64url of 48 bytes is exactly 64 chars, no padding (RFC 4648 sec. 5)
 _TOKEN_RE: Final = re.compile(r"[A-Za-z0-9_-]{64}")
-#: domain separation: this key material is never used for anything else
+#: domain separation: this key material is never used for anything else. The two labels
+#: differ at byte 15 and neither is a prefix of the other, so a MAC input of one kind can
+#: never equal a MAC input of the other (session vs pre-session tokens).
 _LABEL: Final = b"tokenward-csrf-v1"
+_PRE_SESSION_LABEL: Final = b"tokenward-csrf-pre-session-v1"
 _MIN_SECRET: Final = 32
 
 
@@ -91,27 +100,54 @@ class CsrfProtector:
         """The configured origins (lower case)."""
         return self._allowed
 
-    def _mac(self, session_id: str, nonce: bytes) -> bytes:
-        message = _LABEL + _prefixed(session_id.encode("utf-8", "surrogatepass")) + _prefixed(nonce)
-        return hmac.new(self._secret, message, hashlib.sha256).digest()
+    def _mac(self, label: bytes, session_id: str, nonce: bytes) -> bytes:
+        sid = _bytes(session_id)
+        return hmac.new(
+            self._secret, label + _prefixed(sid) + _prefixed(nonce), hashlib.sha256
+        ).digest()
+
+    def _sign(self, label: bytes, session_id: str) -> str:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        raw = self._mac(label, session_id, nonce) + nonce
+        return base64.urlsafe_b64encode(raw).decode("ascii")
+
+    def _check(self, token: str, label: bytes, session_id: str) -> None:
+        if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+            raise CSRFError()
+        raw = base64.urlsafe_b64decode(token)
+        mac, nonce = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
+        if not hmac.compare_digest(mac, self._mac(label, session_id, nonce)):
+            raise CSRFError()
 
     def issue(self, session_id: str) -> str:
         """A fresh CSRF token for the session ``session_id`` (64 URL-safe characters)."""
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        raw = self._mac(session_id, nonce) + nonce
-        return base64.urlsafe_b64encode(raw).decode("ascii")
+        return self._sign(_LABEL, session_id)
 
     def verify(self, token: str, session_id: str | None) -> None:
         """Check that ``token`` was issued by this key for ``session_id``.
 
-        :raises CSRFError: on any mismatch, malformed token or missing session id.
+        :raises CSRFError: on any mismatch, malformed token or missing session id; a
+            pre-session token never verifies here.
         """
-        if not session_id or not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+        if not session_id:
             raise CSRFError()
-        raw = base64.urlsafe_b64decode(token)
-        mac, nonce = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(session_id, nonce)):
-            raise CSRFError()
+        self._check(token, _LABEL, session_id)
+
+    def issue_pre_session(self) -> str:
+        """A fresh pre-session CSRF token for a login form (64 URL-safe characters).
+
+        Bound to a random pre-session id (its 128-bit nonce) under a label of its own, so
+        it is accepted only by :meth:`verify_pre_session` (OWASP login CSRF). Issuing
+        stores nothing: the HMAC is the whole proof.
+        """
+        return self._sign(_PRE_SESSION_LABEL, "")
+
+    def verify_pre_session(self, token: str) -> None:
+        """Check that ``token`` is a pre-session token issued by this key.
+
+        :raises CSRFError: malformed, forged, or a session-bound token.
+        """
+        self._check(token, _PRE_SESSION_LABEL, "")
 
     def check_origin(self, scope: Scope) -> None:
         """The fetch-metadata / origin layer for an unsafe request.
@@ -162,12 +198,27 @@ class CsrfProtector:
 
         :raises CSRFError: when any of them fails.
         """
+        self.verify(self._double_submit(scope, header_token, cookie_token), session_id)
+
+    def check_pre_session_request(
+        self, scope: Scope, *, header_token: str | None, cookie_token: str | None
+    ) -> None:
+        """Both layers for a login request: origin check, header equals cookie, and the
+        token is a pre-session token (:meth:`issue_pre_session`).
+
+        :raises CSRFError: when any of them fails.
+        """
+        self.verify_pre_session(self._double_submit(scope, header_token, cookie_token))
+
+    def _double_submit(
+        self, scope: Scope, header_token: str | None, cookie_token: str | None
+    ) -> str:
         self.check_origin(scope)
         if not header_token or not cookie_token:
             raise CSRFError("CSRF token missing")
         if not hmac.compare_digest(_bytes(header_token), _bytes(cookie_token)):
             raise CSRFError("CSRF header does not match the cookie")
-        self.verify(header_token, session_id)
+        return header_token
 
     def __repr__(self) -> str:
         return f"CsrfProtector(allowed_origins={sorted(self._allowed)!r})"

@@ -193,8 +193,13 @@ class CookieTransport:
             self._append(response, self.refresh_cookie, refresh_token, refresh_max_age, path,
                          True, "Strict")  # fmt: skip
         if csrf_token is not None:
-            self._append(response, self.csrf_cookie, csrf_token, refresh_max_age, "/", False,
-                         "Strict")  # fmt: skip
+            self.set_csrf_cookie(response, csrf_token, max_age=refresh_max_age)
+
+    def set_csrf_cookie(self, response: Response, csrf_token: str, *, max_age: int) -> None:
+        """Append the CSRF cookie alone (``Secure; SameSite=Strict; Path=/``, readable by
+        script): the login cookies use it, and so does a pre-session token for a login
+        form (OWASP login CSRF), which the login then replaces with a session-bound one."""
+        self._append(response, self.csrf_cookie, csrf_token, max_age, "/", False, "Strict")
 
     def clear_cookies(self, response: Response, *, refresh_path: str | None = None) -> None:
         """Expire the three cookies, with the same names, paths and attributes they were
