@@ -48,12 +48,15 @@ class Service:
         return body
 
     async def login_cookie(self, username: str = "alice") -> str:
-        """Cookie login; the client's jar now holds the cookies. Returns the CSRF token."""
+        """Cookie login (GET /auth/csrf, then the login with its pre-session token); the
+        client's jar now holds the cookies. Returns the session-bound CSRF token."""
         password = self.alice_password if username == "alice" else BOB_PASSWORD
+        pre = await self.client.get("/auth/csrf")
+        assert pre.status_code == 200, pre.text
         response = await self.client.post(
             "/auth/login-cookie",
             json={"username": username, "password": password},
-            headers={"Origin": ORIGIN},
+            headers={"Origin": ORIGIN, "X-CSRF-Token": pre.json()["csrf_token"]},
         )
         assert response.status_code == 200, response.text
         token: str = response.json()["csrf_token"]

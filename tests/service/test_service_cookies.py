@@ -19,11 +19,31 @@ def _csrf_headers(token: str, **extra: str) -> dict[str, str]:
     return {"X-CSRF-Token": token, "Origin": ORIGIN, **extra}
 
 
+async def _pre_session(client: httpx.AsyncClient) -> str:
+    """GET /auth/csrf: the pre-session token (also in the client's cookie jar)."""
+    response = await client.get("/auth/csrf")
+    assert response.status_code == 200, response.text
+    token: str = response.json()["csrf_token"]
+    return token
+
+
+async def test_k1_pre_session_csrf_cookie_attributes(service: Service) -> None:
+    response = await service.client.get("/auth/csrf")
+    assert response.status_code == 200
+    token = response.json()["csrf_token"]
+    assert response.json()["expires_in"] == 3600
+    assert _set_cookies(response) == {
+        CSRF: f"{CSRF}={token}; Max-Age=3600; Path=/; Secure; SameSite=Strict"
+    }
+    assert response.headers["cache-control"] == "no-store"
+
+
 async def test_k1_login_cookie_attributes(service: Service) -> None:
+    pre = await _pre_session(service.client)
     response = await service.client.post(
         "/auth/login-cookie",
         json={"username": "alice", "password": service.alice_password},
-        headers={"Origin": ORIGIN},
+        headers={"Origin": ORIGIN, "X-CSRF-Token": pre},
     )
     assert response.status_code == 200
     body = response.json()
@@ -71,7 +91,7 @@ async def test_k3_bad_csrf_tokens_are_403(service: Service, variant: str) -> Non
         bob = await bob_client.post(
             "/auth/login-cookie",
             json={"username": "bob", "password": BOB_PASSWORD},
-            headers={"Origin": ORIGIN},
+            headers={"Origin": ORIGIN, "X-CSRF-Token": await _pre_session(bob_client)},
         )
     other = bob.json()["csrf_token"]
     token = await service.login_cookie()
@@ -157,11 +177,13 @@ async def test_authorization_header_wins_over_cookie(service: Service) -> None:
 
 
 async def test_login_cookie_refuses_cross_site(service: Service) -> None:
-    """Login CSRF: a cross-site page cannot log the victim into the attacker's account."""
+    """Login CSRF: a cross-site page cannot log the victim into the attacker's account,
+    even with a valid pre-session pair (Fetch Metadata, defence in depth)."""
+    pre = await _pre_session(service.client)
     response = await service.client.post(
         "/auth/login-cookie",
         json={"username": "bob", "password": BOB_PASSWORD},
-        headers={"Sec-Fetch-Site": "cross-site"},
+        headers={"Sec-Fetch-Site": "cross-site", "X-CSRF-Token": pre},
     )
     assert response.status_code == 403
     assert not response.headers.get_list("set-cookie")

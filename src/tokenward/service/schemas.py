@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CsrfTokenResponse",
     "ErrorBody",
     "error_responses",
     "form_body_schema",
@@ -60,6 +61,16 @@ class LoginCookieResponse(BaseModel):
     expires_at: int
     refresh_expires_at: int
     csrf_token: str = Field(description="send back in X-CSRF-Token on unsafe requests")
+
+
+class CsrfTokenResponse(BaseModel):
+    """``GET /auth/csrf``: a pre-session CSRF token for the cookie login form."""
+
+    csrf_token: str = Field(
+        description="send back in X-CSRF-Token on POST /auth/login-cookie (the same value is "
+        "set in the __Host-csrf cookie); only a login accepts it"
+    )
+    expires_in: int = Field(description="seconds the __Host-csrf cookie holding it lives")
 
 
 class MeResponse(BaseModel):

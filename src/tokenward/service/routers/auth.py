@@ -1,4 +1,4 @@
-"""``/auth``: login (JSON, OAuth form, cookie), refresh, logout.
+"""``/auth``: login (JSON, OAuth form, cookie), refresh, logout, pre-session CSRF token.
 
 Every response carrying tokens is ``Cache-Control: no-store`` (RFC 6749 sec. 5.1). Errors go
 through ``tokenward.web``'s one error map; the OAuth token endpoint re-labels a bad password
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from tokenward.errors import (
+    CSRFError,
     InvalidCredentials,
     InvalidGrant,
     InvalidRequest,
@@ -23,6 +24,7 @@ from tokenward.errors import (
 from tokenward.service.deps import ServiceAuth, client_ip, get_runtime, user_agent
 from tokenward.service.runtime import Runtime
 from tokenward.service.schemas import (
+    CsrfTokenResponse,
     LoginCookieResponse,
     LoginRequest,
     RefreshRequest,
@@ -39,6 +41,37 @@ log = logging.getLogger("tokenward.service")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_FORM_FIELD = 1024
+#: lifetime of the pre-session ``__Host-csrf`` cookie: long enough to fill in a login form
+_PRE_SESSION_MAX_AGE = 3600
+
+_LOGIN_COOKIE_DESCRIPTION = """\
+Cookie-mode login. Login CSRF defence (security profile sec. 5.2, OWASP "Possible CSRF
+Vulnerabilities in Login Forms"): first `GET /auth/csrf`, then send its token in
+`X-CSRF-Token`; it must equal the `__Host-csrf` cookie and be a valid *pre-session* token
+(a session-bound token is refused), and the request must pass the Fetch-Metadata / Origin
+check. Any failure is 403 `csrf_failed`. On success the response sets `__Host-at`,
+`__Secure-rt` and a new, session-bound `__Host-csrf` (also returned as `csrf_token`): the
+pre-session token is no longer accepted anywhere.
+"""
+
+_LOGIN_COOKIE_EXTRA = {
+    "parameters": [
+        {
+            "name": "X-CSRF-Token",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "the pre-session token from GET /auth/csrf",
+        },
+        {
+            "name": "__Host-csrf",
+            "in": "cookie",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "set by GET /auth/csrf; must equal X-CSRF-Token",
+        },
+    ]
+}
 
 
 def token_body(pair: Any, now: float) -> dict[str, Any]:
@@ -108,6 +141,25 @@ async def read_form(request: Request) -> Any:
         raise InvalidRequest("malformed form body") from None
 
 
+def _login_csrf(auth: ServiceAuth, request: Request, *, pre_session: bool) -> None:
+    """Login CSRF (security profile sec. 5.2): the Fetch-Metadata / Origin layer and, with
+    ``pre_session``, the pre-session double submit (header == cookie, valid signature).
+
+    :raises CSRFError: when a check fails (logged as the ``csrf_failed`` security event).
+    """
+    scope = request.scope
+    try:
+        if pre_session:
+            header, cookie = auth.cookies.read_csrf(scope)
+            auth.csrf.check_pre_session_request(scope, header_token=header, cookie_token=cookie)
+        else:
+            auth.csrf.check_origin(scope)
+    except CSRFError as exc:
+        extra = {"event": "csrf_failed", "code": exc.code, "reason": exc.description}
+        log.warning("csrf_failed", extra=extra)
+        raise
+
+
 def build_auth_router(auth: ServiceAuth) -> APIRouter:
     """Routes under ``/auth`` (issue 4 sec. 2)."""
     router = APIRouter(prefix="/auth", tags=["auth"])
@@ -116,6 +168,12 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         "/login",
         response_model=TokenResponse,
         summary="Log in with username and password (JSON)",
+        description=(
+            "Bearer mode: the tokens are returned in the body and no cookie is set, so no "
+            "CSRF token is needed (a browser never adds an Authorization header on its own). "
+            "Browser apps using cookies log in with `GET /auth/csrf` + "
+            "`POST /auth/login-cookie` instead."
+        ),
         responses=error_responses(400, 401, 429),
     )
     async def login(
@@ -171,17 +229,45 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         pair = await _refresh(runtime, request, cookie_token)
         return auth.cookie_login_response(runtime, pair)
 
+    @router.get(
+        "/csrf",
+        response_model=CsrfTokenResponse,
+        summary="Pre-session CSRF token for the cookie login form (sets __Host-csrf)",
+        description=(
+            "Safe: stores nothing on the server. Returns a pre-session CSRF token, bound to a "
+            "random pre-session id, and sets it as the `__Host-csrf` cookie (`Secure; "
+            "SameSite=Strict; Path=/`, readable by script). Send it in `X-CSRF-Token` to "
+            "`POST /auth/login-cookie`; no other check accepts it. Fetching it replaces a "
+            "session's CSRF cookie, so call it from the login form only. Cross-site requests "
+            "(`Sec-Fetch-Site: cross-site`, a foreign `Origin`) get 403 `csrf_failed` and no "
+            "cookie."
+        ),
+        responses=error_responses(403),
+    )
+    async def csrf_token(request: Request) -> Response:
+        # A cross-site navigation must not overwrite the victim's session-bound CSRF cookie.
+        _login_csrf(auth, request, pre_session=False)
+        token = auth.csrf.issue_pre_session()
+        body = {"csrf_token": token, "expires_in": _PRE_SESSION_MAX_AGE}
+        response = JSONResponse(body, headers=_NO_STORE)
+        auth.cookies.set_csrf_cookie(response, token, max_age=_PRE_SESSION_MAX_AGE)
+        return response
+
     @router.post(
         "/login-cookie",
         response_model=LoginCookieResponse,
-        summary="Log in and receive __Host- cookies plus a CSRF token",
+        summary="Log in and receive __Host- cookies plus a CSRF token (needs GET /auth/csrf)",
+        description=_LOGIN_COOKIE_DESCRIPTION,
         responses=error_responses(400, 401, 403, 429),
+        openapi_extra=_LOGIN_COOKIE_EXTRA,
     )
     async def login_cookie(
         body: LoginRequest, request: Request, runtime: Runtime = Depends(get_runtime)
     ) -> Response:
-        auth.check_origin(request)  # login CSRF (security profile sec. 5.2)
+        # Before the password is checked: a refused request costs no hash, no throttle count.
+        _login_csrf(auth, request, pre_session=True)
         pair = await _login(runtime, request, body.username, body.password)
+        # New session id and a new, session-bound CSRF token (OWASP: rotate at login).
         return auth.cookie_login_response(runtime, pair)
 
     @router.post(
