@@ -134,11 +134,25 @@ def test_serve_process_bearer_and_cookie_flows(server: str) -> None:
         assert rejected.status_code == 401
         assert rejected.json()["error"] == "invalid_token"
 
-        # cookie flow (cookies are Secure, so over plain http the test sends them itself)
-        login = client.post("/auth/login-cookie", json={"username": "alice", "password": ALICE})
-        assert login.status_code == 200
+        # cookie flow (cookies are Secure, so over plain http the test sends them itself):
+        # pre-session CSRF token first (login CSRF), then the login echoes it
+        pre = client.get("/auth/csrf")
+        assert pre.status_code == 200
+        pre_token = pre.json()["csrf_token"]
+        pre_cookie = f"__Host-csrf={pre_token}"
+        assert pre.headers["set-cookie"].startswith(f"{pre_cookie}; ")
+        credentials = {"username": "alice", "password": ALICE}
+        no_token = client.post("/auth/login-cookie", json=credentials)
+        assert no_token.status_code == 403 and no_token.json()["error"] == "csrf_failed"
+        login = client.post(
+            "/auth/login-cookie",
+            json=credentials,
+            headers={"Cookie": pre_cookie, "X-CSRF-Token": pre_token, "Origin": server},
+        )
+        assert login.status_code == 200, login.text
         jar = {c.split("=", 1)[0]: c.split(";", 1)[0] for c in login.headers.get_list("set-cookie")}
         csrf = login.json()["csrf_token"]
+        assert csrf != pre_token  # rotated to a session-bound token at login
         cookies = f"{jar['__Host-at']}; {jar['__Host-csrf']}"
         assert client.get("/me", headers={"Cookie": cookies}).status_code == 200
         refresh_cookies = f"{jar['__Secure-rt']}; {jar['__Host-csrf']}"
