@@ -7,6 +7,7 @@ SQL backend lives in ``tokenward.storage.sql`` and the Redis cache in
 
 from tokenward.storage.base import (
     FamilyRecord,
+    RefreshContext,
     RefreshRecord,
     RefreshStore,
     RevocationDump,
@@ -23,6 +24,7 @@ from tokenward.storage.memory import MemoryStore
 __all__ = [
     "FamilyRecord",
     "MemoryStore",
+    "RefreshContext",
     "RefreshRecord",
     "RefreshStore",
     "RevocationDump",

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "FamilyRecord",
+    "RefreshContext",
     "RefreshRecord",
     "RefreshStore",
     "RevocationDump",
@@ -93,6 +94,28 @@ class FamilyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshContext:
+    """Everything a refresh decision needs, read in one statement
+    (:meth:`RefreshStore.load_refresh_context`)."""
+
+    #: the presented token's record (used or not, revoked or not)
+    record: RefreshRecord
+    #: the token's user; ``None`` if the account no longer exists
+    user: UserRecord | None
+    #: the family's ``sid`` is in the store's session denylist
+    session_revoked: bool
+    #: the user's subject cut-off in the store's denylist (``issued_before``), if any
+    subject_revoked_before: float | None
+
+    @property
+    def denylisted(self) -> bool:
+        """True when the store's denylist rejects the token's session or subject, with
+        :meth:`RevocationStore.is_revoked`'s rules (``iat`` = the token's ``created_at``)."""
+        cut = self.subject_revoked_before
+        return self.session_revoked or (cut is not None and self.record.created_at < cut)
+
+
+@dataclass(frozen=True, slots=True)
 class RotateOutcome:
     """Result of :meth:`RefreshStore.rotate`."""
 
@@ -122,6 +145,15 @@ class RefreshStore(Protocol):
     async def create_refresh(self, record: RefreshRecord) -> None: ...
 
     async def get_refresh(self, token_id: str) -> RefreshRecord | None: ...
+
+    async def load_refresh_context(self, token_id: str) -> RefreshContext | None:
+        """The token, its user and the denylist entries for its session and subject, in one
+        read (one round trip on SQL); ``None`` for an unknown (or unstorable) id.
+
+        The denylist part is read from this store's own revocation tables, so it answers for
+        the revocation store only when that is this store or a cache in front of it.
+        """
+        ...
 
     async def get_family(self, family_id: str) -> FamilyRecord | None:
         """The family (with its absolute expiry); ``None`` if unknown or already pruned."""

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from tokenward.errors import UserExists, UserNotFound
 from tokenward.storage.base import (
     FamilyRecord,
+    RefreshContext,
     RefreshRecord,
     RevocationDump,
     RotateHook,
@@ -100,6 +101,19 @@ class MemoryStore:
 
     async def get_refresh(self, token_id: str) -> RefreshRecord | None:
         return self._refresh.get(token_id)
+
+    async def load_refresh_context(self, token_id: str) -> RefreshContext | None:
+        """The token, its user and this store's denylist entries for its sid and subject."""
+        record = self._refresh.get(token_id)
+        if record is None:
+            return None
+        cut = self._subjects.get(record.user_id)
+        return RefreshContext(
+            record=record,
+            user=await self.get_user(record.user_id),
+            session_revoked=record.family_id in self._sessions,
+            subject_revoked_before=None if cut is None else cut[0],
+        )
 
     async def get_family(self, family_id: str) -> FamilyRecord | None:
         """The family with its absolute expiry; ``None`` if unknown or pruned."""

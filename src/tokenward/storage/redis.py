@@ -214,6 +214,11 @@ class FallbackRevocationStore:
         self._rebuilding = asyncio.Lock()
         self._log = logging.getLogger("tokenward.storage.redis")
 
+    @property
+    def durable(self) -> DurableRevocations:
+        """The durable store behind the cache: it holds every revocation (written first)."""
+        return self._durable
+
     async def _write(
         self, durable_op: Awaitable[None], cache_op: Callable[[], Awaitable[None]]
     ) -> None:

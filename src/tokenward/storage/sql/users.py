@@ -12,7 +12,7 @@ from tokenward.storage.base import UserRecord
 from tokenward.storage.sql._conn import SqlBase, storable
 from tokenward.storage.sql.models import users
 
-__all__ = ["SqlUserStore"]
+__all__ = ["SqlUserStore", "user_from_mapping"]
 
 
 class SqlUserStore(SqlBase):
@@ -83,15 +83,19 @@ def _user_values(user: UserRecord) -> dict[str, Any]:
 
 
 def _user_from_row(row: sa.Row[Any]) -> UserRecord:
-    m = row._mapping
+    return user_from_mapping(row._mapping)
+
+
+def user_from_mapping(m: sa.RowMapping, prefix: str = "") -> UserRecord:
+    """A ``UserRecord`` from a result row whose ``users`` columns carry ``prefix``."""
     return UserRecord(
-        id=m["id"],
-        username=m["username"],
-        username_key=m["username_key"],
-        password_hash=m["password_hash"],
-        roles=tuple(m["roles"]),
-        claims=dict(m["claims"]),
-        disabled=bool(m["disabled"]),
-        tokens_valid_after=m["tokens_valid_after"],
-        created_at=m["created_at"],
+        id=m[f"{prefix}id"],
+        username=m[f"{prefix}username"],
+        username_key=m[f"{prefix}username_key"],
+        password_hash=m[f"{prefix}password_hash"],
+        roles=tuple(m[f"{prefix}roles"]),
+        claims=dict(m[f"{prefix}claims"]),
+        disabled=bool(m[f"{prefix}disabled"]),
+        tokens_valid_after=m[f"{prefix}tokens_valid_after"],
+        created_at=m[f"{prefix}created_at"],
     )
