@@ -123,12 +123,14 @@ def world(
         throttle: LoginThrottle | None = None,
         hasher_: PasswordHasher | None = None,
         validator_: TokenValidator | None = None,
+        users_: Any = None,
+        revocations_: Any = None,
     ) -> AuthService:
         target = store if store_ is None else store_
         service = AuthService(
-            users=target,
+            users=target if users_ is None else users_,
             refresh=target,
-            revocations=target,
+            revocations=target if revocations_ is None else revocations_,
             throttle=LoginThrottle.memory() if throttle is None else throttle,
             issuer=lambda: issuer,
             hasher=hasher if hasher_ is None else hasher_,

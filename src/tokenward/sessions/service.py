@@ -38,6 +38,7 @@ from tokenward.sessions.refresh import ParsedRefreshToken, RefreshTokenCodec
 from tokenward.sessions.revocation import revocation_check_for
 from tokenward.sessions.throttle import LoginThrottle
 from tokenward.storage.base import (
+    RefreshContext,
     RefreshRecord,
     RefreshStore,
     RevocationStore,
@@ -198,35 +199,39 @@ class AuthService(AccountAdmin):
     async def _refresh_once(
         self, refresh_token: str, *, ip: str | None, user_agent: str | None
     ) -> TokenPair:
+        # Two round trips on SQL: one read of everything the decision needs
+        # (load_refresh_context), one atomic conditional rotate (issue 3 sec. 6).
         parsed = self._parse_or_fail(refresh_token)
-        record = await self._find(parsed)
-        if record is None:
+        context = await self._refresh.load_refresh_context(parsed.selector)
+        if context is None or not self._codec.matches(parsed, context.record.digest):
             self._fail("invalid")
+        record = context.record
         now = self._clock.now()
         if record.revoked_at is not None:
             self._fail("revoked")
         if record.used_at is not None:
-            return await self._used(record, now=now, ip=ip, user_agent=user_agent)
+            return await self._used(context, now=now, ip=ip, user_agent=user_agent)
         if now >= record.expires_at or now >= record.family_expires_at:
             self._fail("expired")
-        user = await self._live_user(record, now=now)
+        user = await self._live_user(context)
         token, new = self._successor(record, now=now, ip=ip, user_agent=user_agent)
         outcome = await self._refresh.rotate(record.id, new, now=now)
         if not outcome.rotated:
             # Lost a race (or the family was revoked meanwhile): re-read and judge again.
-            current = await self._refresh.get_refresh(record.id)
-            if current is None or current.revoked_at is not None:
+            current = await self._refresh.load_refresh_context(record.id)
+            if current is None or current.record.revoked_at is not None:
                 self._fail("revoked")
-            if current.used_at is not None:
+            if current.record.used_at is not None:
                 return await self._used(current, now=now, ip=ip, user_agent=user_agent)
             self._fail("expired")
         self._outcome("refresh", "rotated")
         return self._pair(user, new, token)
 
     async def _used(
-        self, record: RefreshRecord, *, now: float, ip: str | None, user_agent: str | None
+        self, context: RefreshContext, *, now: float, ip: str | None, user_agent: str | None
     ) -> TokenPair:
         """A consumed token came back: grace retry for the immediate parent, else reuse."""
+        record = context.record
         if (
             self._config.grace_period > 0
             and record.used_at is not None
@@ -237,7 +242,7 @@ class AuthService(AccountAdmin):
             child = await self._refresh.get_refresh(record.replaced_by)
             # Only the direct parent of the *current* token qualifies (profile sec. 4.3).
             if child is not None and child.used_at is None and child.revoked_at is None:
-                user = await self._live_user(record, now=now)
+                user = await self._live_user(context)
                 token, sibling = self._successor(record, now=now, ip=ip, user_agent=user_agent)
                 await self._refresh.create_refresh(sibling)
                 self._outcome("refresh", "rotated")
@@ -254,21 +259,41 @@ class AuthService(AccountAdmin):
         )
         raise InvalidGrant()
 
-    async def _live_user(self, record: RefreshRecord, *, now: float) -> UserRecord:
+    async def _live_user(self, context: RefreshContext) -> UserRecord:
         """The token's user if still allowed to refresh, else :class:`InvalidGrant`."""
-        if await self._revocations.is_revoked(
-            issuer="", jti="", sid=record.family_id, sub=record.user_id, iat=record.created_at
-        ):
-            # Second barrier: a family whose session was revoked never refreshes again,
-            # even if a concurrent rotation slipped a token past revoke_family (R3).
+        record = context.record
+        # Second barrier: a family whose session was revoked never refreshes again, even if
+        # a concurrent rotation slipped a token past revoke_family (R3; RFC 9700 sec.
+        # 4.14.2). The context read this store's own denylist tables in the same statement.
+        # They are the durable record of every revocation: FallbackRevocationStore writes
+        # them first and Redis only caches them, so with Redis configured this check sees
+        # at least what Redis would (more, while the cache is stale or down) and the refresh
+        # path needs no Redis call. Any other revocation store is asked as well.
+        revoked = context.denylisted
+        if not revoked and not self._context_covers_revocations():
+            revoked = await self._revocations.is_revoked(
+                issuer="", jti="", sid=record.family_id, sub=record.user_id, iat=record.created_at
+            )
+        if revoked:
             self._fail("revoked")
-        user = await self._users.get_user(record.user_id)
+        users: object = self._users
+        if users is self._refresh:
+            user = context.user  # joined in the same read
+        else:
+            user = await self._users.get_user(record.user_id)
         if user is None or user.disabled:
             self._fail("revoked")
         cutoff = user.tokens_valid_after
         if cutoff is not None and record.created_at < cutoff:
             self._fail("revoked")
         return user
+
+    def _context_covers_revocations(self) -> bool:
+        """True when the refresh store's denylist tables are the revocation store's durable
+        record: the revocation store is the refresh store itself or a cache in front of it
+        (``FallbackRevocationStore.durable``)."""
+        store: object = self._revocations
+        return store is self._refresh or getattr(store, "durable", None) is self._refresh
 
     def _successor(
         self, parent: RefreshRecord, *, now: float, ip: str | None, user_agent: str | None
