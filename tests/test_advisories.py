@@ -606,6 +606,50 @@ def test_d6_huge_numbers(reject: Any, keys: dict[str, Key], number: str) -> None
     reject(forge(header("hs"), body, keys["hs"]))
 
 
+@pytest.mark.parametrize(
+    ("changes", "claim"),
+    [
+        ({"iat": 1e300, "exp": 1e300}, "exp"),
+        ({"iat": 10**400, "exp": 10**400}, "exp"),
+        ({"iat": 10**400, "exp": 10**400, "nbf": ...}, "exp"),
+        ({"iat": -(10**400)}, "iat"),
+        ({"iat": -1e300}, "iat"),
+        ({"nbf": 10**400}, "nbf"),
+        ({"nbf": 1e300}, "nbf"),
+        ({"nbf": -(10**400)}, "nbf"),
+        ({"nbf": -(2**53) - 1}, "nbf"),  # just past the bound (MAX_NUMERIC_DATE = 2**53)
+        ({"nbf": -(2.0**53) * 2}, "nbf"),
+    ],
+    ids=[
+        "iat=exp=1e300",
+        "iat=exp=10**400",
+        "iat=exp=10**400-no-nbf",
+        "iat=-10**400",
+        "iat=-1e300",
+        "nbf=10**400",
+        "nbf=1e300",
+        "nbf=-10**400",
+        "nbf=-(2**53)-1",
+        "nbf=-2.0**54",
+    ],
+)
+def test_d6_huge_but_finite_numeric_dates(
+    reject: Any, keys: dict[str, Key], changes: dict[str, Any], claim: str
+) -> None:
+    # Validly signed; before the bound, int NumericDates beyond float range raised an
+    # unhandled OverflowError in the lifetime/leeway arithmetic.
+    error = reject(good(keys, "hs", **changes), InvalidClaim)
+    assert type(error) is InvalidClaim and error.code == "invalid_claim"
+    assert error.claim == claim
+
+
+@pytest.mark.parametrize("nbf", [-(2**53), -(2.0**53), 0])
+def test_d6_numeric_dates_within_the_bound_are_accepted(
+    validator: TokenValidator, keys: dict[str, Key], nbf: float
+) -> None:
+    assert validator.validate(good(keys, "hs", nbf=nbf)).subject == "alice"
+
+
 @pytest.mark.parametrize("opener", ["[", '{"a":'])
 def test_d7_deep_nesting(reject: Any, keys: dict[str, Key], opener: str) -> None:
     depth = 5000 // len(opener)  # fits under the 8 KiB cap after base64

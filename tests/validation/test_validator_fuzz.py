@@ -78,3 +78,26 @@ def test_correctly_signed_hostile_claims_only_raise_invalid_token(
 @pytest.mark.parametrize("token", [TOKEN, TOKEN.encode()])
 def test_fuzz_baseline_token_is_valid(token: str | bytes) -> None:
     assert TokenValidator(KEY, POLICY).validate(token).roles == ("r",)
+
+
+NUMERIC_DATES = (
+    st.integers(min_value=-(10**400), max_value=10**400)
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(st.sampled_from(["exp", "iat", "nbf"]), NUMERIC_DATES, min_size=1),
+    st.sampled_from([0, 30]),
+)
+def test_correctly_signed_huge_numeric_dates_only_raise_invalid_token(
+    dates: dict[str, int | float], leeway: int
+) -> None:
+    body = json.dumps({**good_claims(), **dates}).encode()
+    si = b64(b'{"alg":"HS256","typ":"at+jwt","kid":"fuzz"}') + "." + b64(body)
+    token = si + "." + b64(KEY.sign(si.encode()))
+    policy = ValidationPolicy(issuers="https://auth.example.com", audiences="api://orders",
+                              algorithms="HS256", leeway=leeway)  # fmt: skip
+    _refuses_cleanly(TokenValidator(KEY, policy, clock=FixedClock()), token)

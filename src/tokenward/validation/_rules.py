@@ -8,7 +8,6 @@ two precomputed bounds (``start`` and ``end``) that the validator compares on ev
 from __future__ import annotations
 
 from collections.abc import Callable
-from math import isfinite
 from typing import Any
 
 from tokenward.errors import (
@@ -25,11 +24,17 @@ from tokenward.errors import (
 from tokenward.validation.policy import ValidationPolicy, normalize_media_type
 from tokenward.validation.principal import Principal
 
-__all__ = ["MAX_ID_LENGTH", "Entry", "Rules"]
+__all__ = ["MAX_ID_LENGTH", "MAX_NUMERIC_DATE", "Entry", "Rules"]
 
 
 #: longest accepted ``sub``, ``jti`` and ``sid`` (profile E8: strings only, bounded length)
 MAX_ID_LENGTH = 256
+#: largest accepted ``abs(NumericDate)``: 2**53 seconds (about 285 million years), the
+#: largest range in which every integer is an exact float. RFC 7519 sec. 2 allows any JSON
+#: number; bounding it keeps the float arithmetic below (``exp - max_lifetime``,
+#: ``nbf - leeway``) exact and free of ``OverflowError`` on huge ints such as ``10**400``
+#: (profile D6; RFC 8259 sec. 6 on interoperable number ranges).
+MAX_NUMERIC_DATE = 2**53
 
 # Header members that are never honoured (crit, b64, zip, enc, cty, jku, x5u, jwk, x5c:
 # RFC 7515 sec. 4.1.11, RFC 7797, RFC 8725 sec. 3.3 and 3.10) are refused by the JOSE layer
@@ -43,12 +48,14 @@ MAX_ID_LENGTH = 256
 Entry = tuple[Principal, float, float, str, "dict[str, Any] | None"]
 
 
+_MIN, _MAX = -MAX_NUMERIC_DATE, MAX_NUMERIC_DATE
+
 #: claims whose presence entry() checks itself
 _CHECKED_CLAIMS = frozenset({"iss", "aud", "exp", "iat", "sub", "jti", "sid"})
 
 
 def _bad_date(name: str) -> InvalidClaim:
-    return InvalidClaim("NumericDate must be a finite number", claim=name)
+    return InvalidClaim("NumericDate must be a number within +-2**53", claim=name)
 
 
 def _bad_id(name: str) -> InvalidClaim:
@@ -116,9 +123,11 @@ class Rules:
             raise InvalidIssuer(claim="iss")
         if type(aud) is not str or aud not in self.audiences:
             self._check_audience(aud)
-        # NumericDates are finite JSON numbers, never bools or strings (RFC 7519 sec. 2;
-        # profile E2/E3: True is an int in Python, so compare exact types).
-        if type(exp) is not int and (type(exp) is not float or not isfinite(exp)):
+        # NumericDates are JSON numbers, never bools or strings (RFC 7519 sec. 2; profile
+        # E2/E3: True is an int in Python, so compare exact types), and bounded by
+        # MAX_NUMERIC_DATE (D6). The chained comparison is False for NaN and infinities,
+        # and int-to-float comparisons are exact in Python, so nothing can overflow here.
+        if (type(exp) is not int and type(exp) is not float) or not _MIN <= exp <= _MAX:
             raise _bad_date("exp")
         get = claims.get
         leeway = self.leeway
@@ -126,7 +135,7 @@ class Rules:
         if iat is None:
             self._absent(claims, "iat", _bad_date)
             start = exp - self.max_lifetime
-        elif type(iat) is not int and (type(iat) is not float or not isfinite(iat)):
+        elif (type(iat) is not int and type(iat) is not float) or not _MIN <= iat <= _MAX:
             raise _bad_date("iat")
         elif exp - iat > self.max_lifetime:
             raise LifetimeTooLong(claim="exp")
@@ -134,7 +143,7 @@ class Rules:
             start = iat - leeway
         nbf = get("nbf")
         if nbf is not None:
-            if type(nbf) is not int and (type(nbf) is not float or not isfinite(nbf)):
+            if (type(nbf) is not int and type(nbf) is not float) or not _MIN <= nbf <= _MAX:
                 raise _bad_date("nbf")
             if nbf - leeway > start:
                 start = nbf - leeway
