@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from tokenward.errors import ConfigurationError, StorageUnavailable
 from tokenward.storage.sql import SqlStore, create_engine, upgrade_database
+from tokenward.storage.sql._conn import unavailable_on_error
 from tokenward.storage.sql.engine import normalise_url
 
 from .records import make_user
@@ -140,3 +142,49 @@ def test_failed_sqlite_open_never_outlives_its_event_loop() -> None:
     finally:
         threading.excepthook = previous
     assert crashes == []
+
+
+async def test_a_file_that_is_not_a_database_raises_storage_unavailable(tmp_path: Path) -> None:
+    # e.g. a data dir pointing at the wrong file: unusable storage, never a driver error,
+    # and the foreign file is left exactly as it was
+    path = tmp_path / "tokenward.db"
+    content = b"not a database, just text " * 64
+    path.write_bytes(content)
+    url = f"sqlite+aiosqlite:///{path}"
+    before = _aiosqlite_workers()
+    engine = create_engine(url)
+    store = SqlStore(engine)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await store.get_user("x")
+        with pytest.raises(StorageUnavailable):
+            await store.create_user(make_user())
+        with pytest.raises(StorageUnavailable):
+            await store.load_refresh_context("x")
+        with pytest.raises(StorageUnavailable):
+            await store.is_revoked(issuer="i", jti="j", sid=None, sub="s", iat=0.0)
+    finally:
+        await engine.dispose()
+    with pytest.raises(StorageUnavailable):
+        await upgrade_database(url)
+    assert path.read_bytes() == content
+    # the connections that failed on the foreign file were closed: their worker threads end
+    for worker in _aiosqlite_workers() - before:
+        await asyncio.to_thread(worker.join, 5.0)
+    assert _aiosqlite_workers() <= before
+
+
+@pytest.mark.parametrize(("code", "mapped"), [(26, True), (11, False), (None, False)])
+async def test_only_not_a_database_among_database_errors_is_mapped(
+    code: int | None, mapped: bool
+) -> None:
+    # SQLITE_NOTADB (26) means "unusable storage"; SQLITE_CORRUPT (11) and errors without a
+    # SQLite code keep their own type, so real faults are not hidden behind a 503
+    orig = sqlite3.DatabaseError("boom")
+    if code is not None:
+        orig.sqlite_errorcode = code  # type: ignore[attr-defined]
+    error = sa.exc.DatabaseError("SELECT 1", None, orig)
+    expected: type[Exception] = StorageUnavailable if mapped else sa.exc.DatabaseError
+    with pytest.raises(expected):
+        async with unavailable_on_error():
+            raise error

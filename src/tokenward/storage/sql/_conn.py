@@ -33,9 +33,19 @@ async def unavailable_on_error() -> AsyncIterator[None]:
     except _UNAVAILABLE as exc:
         raise StorageUnavailable() from exc
     except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or _not_a_database(exc):
             raise StorageUnavailable() from exc
         raise
+
+
+#: SQLite primary result code "file is not a database" (https://sqlite.org/rescode.html#notadb)
+_SQLITE_NOTADB = 26
+
+
+def _not_a_database(exc: sa.exc.DBAPIError) -> bool:
+    """The SQLite file exists but is not a database (wrong path, foreign or encrypted file):
+    the store cannot be used, like an unopenable file. Other errors stay as they are."""
+    return getattr(exc.orig, "sqlite_errorcode", None) == _SQLITE_NOTADB
 
 
 def storable(*values: str | None) -> bool:
