@@ -6,6 +6,7 @@ import asyncio
 import socket
 import sqlite3
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -154,19 +155,19 @@ async def test_a_file_that_is_not_a_database_raises_storage_unavailable(tmp_path
     before = _aiosqlite_workers()
     engine = create_engine(url)
     store = SqlStore(engine)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.get_user("x"),
+        lambda: store.create_user(make_user()),
+        lambda: store.load_refresh_context("x"),
+        lambda: store.is_revoked(issuer="i", jti="j", sid=None, sub="s", iat=0.0),
+        lambda: upgrade_database(url),
+    ]
     try:
-        with pytest.raises(StorageUnavailable):
-            await store.get_user("x")
-        with pytest.raises(StorageUnavailable):
-            await store.create_user(make_user())
-        with pytest.raises(StorageUnavailable):
-            await store.load_refresh_context("x")
-        with pytest.raises(StorageUnavailable):
-            await store.is_revoked(issuer="i", jti="j", sid=None, sub="s", iat=0.0)
+        for call in calls:
+            with pytest.raises(StorageUnavailable):
+                await call()
     finally:
         await engine.dispose()
-    with pytest.raises(StorageUnavailable):
-        await upgrade_database(url)
     assert path.read_bytes() == content
     # the connections that failed on the foreign file were closed: their worker threads end
     for worker in _aiosqlite_workers() - before:
