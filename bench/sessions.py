@@ -1,10 +1,11 @@
 """Sessions benchmark: refresh rotations, revocation checks and logins.
 
 * Rotations: C concurrent clients (1, 8, 32), each with its own session, refresh in a loop
-  through ``AuthService.refresh`` (full flow: parse, look-up, session check, user check,
-  atomic rotate, access-token signing with ES256). Reported: rotations/s, p50/p99 latency,
-  SQL statements per refresh and inside ``RefreshStore.rotate``, and an integrity check
-  (every chain unbroken: no lost or duplicated rotation).
+  through ``AuthService.refresh`` (full flow: parse, one read of the token with its user
+  and its session/subject denylist entries, atomic rotate, access-token signing with ES256).
+  Reported: rotations/s, p50/p99 latency, SQL statements per refresh and inside
+  ``RefreshStore.rotate``, and an integrity check (every chain unbroken: no lost or
+  duplicated rotation).
 * Revocation checks: ``AuthService.revocation_check.is_revoked`` on memory, Redis and SQL
   with 1,000 revoked jtis present, sequential calls, p50/p99.
 * Logins: ``AuthService.login`` with the default Argon2id parameters, sequential and 8
@@ -338,9 +339,10 @@ async def run(quick: bool) -> str:
         f"load average {load_average()} at the end of the run (other work on the machine "
         "inflates latencies). PostgreSQL and Redis on 127.0.0.1. One process, one event "
         "loop. A refresh is the full "
-        "`AuthService.refresh` flow (parse, look-up by selector, constant-time digest compare, "
-        "session-revocation check, user check, one atomic `RefreshStore.rotate`, ES256 access "
-        "token). Passwords for the rotation users use cheap test parameters (not timed).",
+        "`AuthService.refresh` flow (parse, one `RefreshStore.load_refresh_context` read of the "
+        "token, its user and its session/subject denylist entries, constant-time digest "
+        "compare, one atomic `RefreshStore.rotate`, ES256 access token). Passwords for the "
+        "rotation users use cheap test parameters (not timed).",
         "",
         "### Refresh rotations",
         "",
@@ -360,8 +362,10 @@ async def run(quick: bool) -> str:
         "SQL statements are counted with a `before_cursor_execute` hook. On SQLite they "
         "include the explicit `BEGIN`/`BEGIN IMMEDIATE`/`COMMIT`. On PostgreSQL the SQL store "
         "runs single statements in autocommit, so each counted statement is one round trip: "
-        "a refresh reads the token, the session revocation and the user (3 round trips) and "
-        "rotates in one conditional statement (1 round trip; issue 3 target: at most 2).",
+        "a refresh reads the token with its user and denylist entries in one statement and "
+        "rotates in one conditional statement: 2 round trips (issue 3 target: at most 2; "
+        "`tests/storage/test_round_trips.py` counts them on the wire, with and without a "
+        "Redis revocation cache, which the refresh path does not call).",
         "",
         "### Revocation check (`AuthService.revocation_check.is_revoked`, 1,000 jtis revoked)",
         "",
