@@ -245,7 +245,9 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         responses=error_responses(403),
     )
     async def csrf_token(request: Request) -> Response:
-        # A cross-site navigation must not overwrite the victim's session-bound CSRF cookie.
+        # Safe method (RFC 9110 sec. 9.2.1): nothing is stored, only a cookie is set. A
+        # cross-site navigation (W3C Fetch Metadata sec. 2.1) must not overwrite the
+        # victim's session-bound CSRF cookie, so the origin layer applies here too.
         _login_csrf(auth, request, pre_session=False)
         token = auth.csrf.issue_pre_session()
         body = {"csrf_token": token, "expires_in": _PRE_SESSION_MAX_AGE}
