@@ -2,7 +2,8 @@
 
 Every malicious token is signed (or MACed) with a real key so that only the property under
 test is wrong; each must raise an ``InvalidToken`` subclass and nothing else.
-Rows about key loading (A8, A15-A18, B5, B7-B9) assert the refusal at import instead.
+Rows about key loading (A8, A15-A18, B5 duplicate kids, B7-B9) assert the refusal at import
+instead.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 sys.path.insert(0, str(pathlib.Path(__file__).parent / "jose"))
 from forge import b64, forge, hmac_forge, segment
 
-from tokenward import Key, KeySet, TokenValidator, ValidationPolicy
+from tokenward import Key, KeySet, TokenValidator, ValidationPolicy, jws
 from tokenward.clock import FixedClock
 from tokenward.errors import (
     AlgorithmNotAllowed,
@@ -407,6 +408,28 @@ def test_b5_missing_kid_with_several_keys_and_duplicate_kids(
     reject(forge(header("es", kid=...), claims(), keys["es"]), UnknownKey)
     with pytest.raises(InvalidKey):
         KeySet([keys["es"].public(), Key.generate("ES256", kid="es").public()])
+
+
+@pytest.mark.parametrize("holder", ["one-key set", "public key", "hmac key"])
+def test_b5_missing_kid_is_rejected_even_with_a_single_key(
+    keys: dict[str, Key], clock: FixedClock, holder: str
+) -> None:
+    # The validator never falls back to "the only key" (our issuer always sets kid);
+    # jws.verify keeps accepting kid-less tokens for a single key (JWS-layer interop), and
+    # the header it caches for them must not leak into the validator's decision.
+    ref = "hs" if holder == "hmac key" else "es"
+    key = keys[ref] if ref == "hs" else keys[ref].public()
+    keys_arg: Key | KeySet = KeySet([key]) if holder == "one-key set" else key
+    token = forge(header(ref, kid=...), claims(), keys[ref])
+    assert jws.verify(token, keys_arg).payload  # JWS layer: accepted, header now cached
+    policy = ValidationPolicy(issuers=ISS, audiences=AUD, algorithms=KIDS[ref])
+    validator = TokenValidator(keys_arg, policy, clock=clock)
+    with pytest.raises(UnknownKey) as info:
+        validator.validate(token)
+    assert info.value.kid is None
+    with pytest.raises(MalformedToken):  # a kid that is not a string: malformed (B4)
+        validator.validate(forge(header(ref, kid=None), claims(), keys[ref]))
+    assert validator.validate(good(keys, ref)).subject == "alice"  # with its kid: fine
 
 
 def test_b6_hmac_token_naming_an_ec_key(reject: Any, keys: dict[str, Key]) -> None:

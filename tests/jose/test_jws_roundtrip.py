@@ -111,6 +111,23 @@ def test_missing_kid_accepted_only_with_a_single_key(keys: dict[str, Key]) -> No
         jws.verify(token, two)
 
 
+@pytest.mark.parametrize("single", ["key", "keyset"])
+def test_decode_jwt_require_kid_refuses_a_kid_less_token_before_crypto(
+    keys: dict[str, Key], single: str
+) -> None:
+    key = keys["ES256"]
+    resolver = key.public() if single == "key" else KeySet([key.public()])
+    token = forge({"alg": "ES256"}, b"{}", key)
+    assert decode_jwt(token, resolver)[1] == {}  # default: accepted, header now cached
+    with pytest.raises(UnknownKey):
+        decode_jwt(token, resolver, require_kid=True)
+    h, p, _ = split(token)
+    with pytest.raises(UnknownKey):  # not BadSignature: refused before verification
+        decode_jwt(f"{h}.{p}.{b64(bytes(64))}", resolver, require_kid=True)
+    with_kid = jws.sign(b"{}", key)
+    assert decode_jwt(with_kid, resolver, require_kid=True)[0]["kid"] == "ES256"
+
+
 def test_algorithms_allow_list_is_enforced(keys: dict[str, Key]) -> None:
     token = jws.sign(b"x", keys["ES256"])
     assert jws.verify(token, keys["ES256"], algorithms={"ES256"}).payload == b"x"

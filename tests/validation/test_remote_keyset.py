@@ -14,7 +14,12 @@ from _validation_support import AUD, ISS, Sign
 
 from tokenward import Key, KeySet, TokenValidator, ValidationPolicy
 from tokenward.clock import FixedClock
-from tokenward.errors import ConfigurationError, KeySetUnavailable, UnknownKey
+from tokenward.errors import (
+    ConfigurationError,
+    KeySetUnavailable,
+    UnknownKey,
+    UnsupportedHeader,
+)
 from tokenward.keys.remote import RemoteKeySet
 
 URL = "https://idp.example.com/.well-known/jwks.json"
@@ -241,20 +246,67 @@ async def test_sync_validate_uses_the_last_fetched_keys(
     assert validator.validate(sign()).subject == "user-1"
 
 
-async def test_jku_in_a_token_is_never_fetched(
+@pytest.mark.parametrize("member", ["jku", "x5u"])
+@pytest.mark.parametrize("kid", ["evil", "es-1"])
+async def test_jku_token_is_refused_before_any_kid_lookup_or_fetch(
     remote: RemoteKeySet,
     server: JWKSServer,
     sign: Sign,
     clock: FixedClock,
     policy_es: ValidationPolicy,
+    member: str,
+    kid: str,
 ) -> None:
     validator = TokenValidator(remote, policy_es, clock=clock)
     await remote.aget_keys()
-    token = sign(header_changes={"jku": "https://evil.example/jwks.json", "kid": "evil"})
-    with pytest.raises(Exception) as info:
+    before = len(server.requests)
+    token = sign(header_changes={member: "https://evil.example/jwks.json", "kid": kid})
+    with pytest.raises(UnsupportedHeader):
         await validator.avalidate(token)
-    assert info.type.__module__ == "tokenward.errors"
-    assert all("evil" not in str(r.url) for r in server.requests)
+    assert len(server.requests) == before  # forbidden header: no unknown-kid refresh either
+
+
+@pytest.mark.parametrize("kid", ["evil", "https://evil.example/jwks.json"])
+async def test_unknown_kid_causes_one_cooldown_limited_fetch_of_the_configured_url(
+    remote: RemoteKeySet,
+    server: JWKSServer,
+    sign: Sign,
+    clock: FixedClock,
+    policy_es: ValidationPolicy,
+    kid: str,
+) -> None:
+    validator = TokenValidator(remote, policy_es, clock=clock)
+    await remote.aget_keys()
+    before = len(server.requests)
+    token = sign(key=Key.generate("ES256", kid=kid))  # header: alg, typ and an unknown kid
+    for _ in range(5):
+        with pytest.raises(UnknownKey) as info:
+            await validator.avalidate(token)
+        assert info.value.kid == kid
+    assert len(server.requests) == before + 1  # one refresh, then the cooldown holds
+    assert [str(r.url) for r in server.requests] == [URL] * len(server.requests)
+
+
+async def test_token_without_kid_is_refused_without_a_fetch(
+    remote: RemoteKeySet,
+    server: JWKSServer,
+    sign: Sign,
+    clock: FixedClock,
+    policy_es: ValidationPolicy,
+    rotated_key: Key,
+) -> None:
+    validator = TokenValidator(remote, policy_es, clock=clock)
+    assert len(await remote.aget_keys()) == 1  # one key: still never "the only key" (B5)
+    before = len(server.requests)
+    with pytest.raises(UnknownKey):
+        await validator.avalidate(sign(header_changes={"kid": ...}))
+    with pytest.raises(UnknownKey):
+        validator.validate(sign(header_changes={"kid": ...}))
+    assert len(server.requests) == before
+    # the unknown-kid cooldown was not spent on it: a rotated key is still picked up
+    server.doc = KeySet([rotated_key.public()]).to_jwks()
+    assert (await validator.avalidate(sign(key=rotated_key))).subject == "user-1"
+    assert len(server.requests) == before + 1
 
 
 # --- a real HTTP server on 127.0.0.1 --- #

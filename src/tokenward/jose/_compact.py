@@ -32,6 +32,7 @@ from tokenward.errors import (
     InvalidToken,
     MalformedToken,
     TokenTooLarge,
+    UnknownKey,
     UnsupportedHeader,
 )
 from tokenward.jose._b64 import LAST_CHAR_OK, PADDING, URL_TO_STD, b64url_decode, b64url_encode
@@ -101,9 +102,18 @@ def _resolve_header(segment: str, resolver: KeyResolver) -> tuple[dict[str, Any]
 
 
 def _verified(
-    token: str | bytes, resolver: KeyResolver, algorithms: Collection[str] | None, max_bytes: int
+    token: str | bytes,
+    resolver: KeyResolver,
+    algorithms: Collection[str] | None,
+    max_bytes: int,
+    require_kid: bool = False,
 ) -> tuple[dict[str, Any], Key, bytes]:
-    """Steps 1-5 up to a verified signature: (cached header, key, payload bytes)."""
+    """Steps 1-5 up to a verified signature: (cached header, key, payload bytes).
+
+    ``require_kid`` refuses a header without ``kid`` before any crypto, whatever the
+    resolver (a single key resolves a kid-less header, and the header cache is shared with
+    callers that allow that), so the check runs on every call (profile B5).
+    """
     if len(token) > max_bytes:
         raise TokenTooLarge()
     if type(token) is not str:
@@ -120,6 +130,8 @@ def _verified(
     signature = decode(s.encode().translate(table) + pad[len(s) & 3], strict_mode=True)
     entry = resolver._header_cache.get(h)
     header, key = entry if entry is not None else _resolve_header(h, resolver)
+    if require_kid and "kid" not in header:  # a present kid is a short string (B4)
+        raise UnknownKey("token has no kid")
     if algorithms is not None and key.alg not in algorithms:
         raise AlgorithmNotAllowed()
     if not key._verify(signing_input.encode(), signature):
@@ -156,20 +168,22 @@ def decode_jwt(
     algorithms: Collection[str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     copy_header: bool = True,
+    require_kid: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any], Key]:
     """Verify a compact JWS whose payload is a JWT claims set; return (header, claims, key).
 
     The claims are a strict UTF-8 JSON object (rule 10), parsed only after the signature
     verified, and a fresh dict. ``header`` is a fresh copy too unless ``copy_header=False``:
     then it is the dict shared through the header cache (saves a copy per call) and the
-    caller must never mutate it.
+    caller must never mutate it. With ``require_kid=True`` a token without a ``kid`` header
+    raises ``UnknownKey`` even when ``resolver`` is a single key (profile B5).
 
     :raise InvalidToken: a subclass for every failure; nothing else escapes
     """
     if type(algorithms) is str:
         raise ConfigurationError("algorithms must be a collection of names, not a string")
     try:
-        header, key, payload = _verified(token, resolver, algorithms, max_bytes)
+        header, key, payload = _verified(token, resolver, algorithms, max_bytes, require_kid)
         claims = loads_object_text(payload.decode("utf-8"))
     except InvalidToken:
         raise

@@ -53,9 +53,13 @@ def verify(
 ) -> Verified:
     """Verify a compact JWS against ``keys`` (security profile sec. 1, rules 1-10).
 
-    The key is found by the header ``kid`` (a token without ``kid`` is accepted only when
-    ``keys`` holds a single key); the header ``alg`` must equal that key's algorithm and,
-    when ``algorithms`` is given, be in it.
+    The key is found by the header ``kid``. A token without ``kid`` is accepted only when
+    ``keys`` is a single ``Key`` or a one-key ``KeySet``: the caller has then chosen the key,
+    so nothing is "tried" (profile B5), and JOSE libraries that omit ``kid`` interoperate
+    (e.g. the RFC 8037 A.4 example). With several keys it raises ``UnknownKey``; a ``kid``,
+    when present, must name the key. Access tokens go through ``TokenValidator``, which
+    always requires a ``kid``. The header ``alg`` must equal the key's algorithm and, when
+    ``algorithms`` is given, be in it.
 
     :param algorithms: optional allow-list of ``alg`` values
     :param max_bytes: tokens longer than this are refused before any parsing
@@ -63,7 +67,7 @@ def verify(
     :raise MalformedToken: not a strict compact JWS with JSON-object header
     :raise UnsupportedHeader: ``crit``, ``b64``, ``zip``, ``enc``, ``cty``, ``jku``,
         ``x5u``, ``jwk`` or ``x5c`` in the header
-    :raise UnknownKey: no key for ``kid``
+    :raise UnknownKey: no key for ``kid``, or no ``kid`` and several keys
     :raise AlgorithmNotAllowed: ``alg`` is not the key's algorithm or not allowed
     :raise BadSignature: the signature does not verify
     :raise ConfigurationError: ``keys`` is not a ``Key``/``KeySet``, or ``algorithms`` is a

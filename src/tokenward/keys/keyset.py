@@ -16,7 +16,8 @@ class KeySet:
 
     Token verification looks a key up by the header ``kid`` only, never by trying every key
     (security profile B5); when the set holds more than one key a token without ``kid`` is
-    rejected. Each key keeps its own algorithm, so HMAC and public keys never mix (B6).
+    rejected (``jws.verify`` accepts it for a one-key set; ``TokenValidator`` never does).
+    Each key keeps its own algorithm, so HMAC and public keys never mix (B6).
 
     :raise InvalidKey: on a non-``Key`` member or a duplicate ``kid``
     """

@@ -49,6 +49,11 @@ class TokenValidator:
         a :class:`SyncRevocationCheck`, :meth:`avalidate` works with either.
     :param cache_size: how many verified tokens to remember (0 disables the cache).
 
+    Every token must carry a string ``kid`` header naming one of the keys (security
+    profile B5; the issuer always sets it): a token without one raises ``UnknownKey``, even
+    when ``keys`` is a single key (unlike ``jws.verify``), and a ``kid`` that is not a
+    short string raises ``MalformedToken``.
+
     The cache maps the exact token string to the result of the signature and clock-free
     claim checks. It is emptied whenever the key set object changes. Expiry, ``nbf``,
     ``iat``, ``typ`` and revocation are checked on every call, hit or miss.
@@ -160,6 +165,7 @@ class TokenValidator:
                 algorithms=self._algorithms,
                 max_bytes=self._max_bytes,
                 copy_header=False,
+                require_kid=True,  # never "the only key" for a kid-less token (B5)
             )
             try:
                 entry = self._entry_of(header, claims, self._wants_rev_args)
@@ -211,10 +217,13 @@ class TokenValidator:
         if entry is None:
             try:
                 entry = self._load(token)
-            except UnknownKey:
+            except UnknownKey as exc:
                 # The key set may have rotated: one refresh, rate-limited by the source's
                 # cooldown; the URL fetched never depends on the token (RFC 8725 3.10).
-                if asource is None or not await asource.refresh_for_unknown_kid():
+                # A token without kid matches no key set: it never causes a fetch.
+                if exc.kid is None or asource is None:
+                    raise
+                if not await asource.refresh_for_unknown_kid():
                     raise
                 self._rebind(asource.current_keys())
                 entry = self._load(token)
@@ -270,6 +279,7 @@ class TokenValidator:
             algorithms=self._algorithms,
             max_bytes=self._max_bytes,
             copy_header=False,  # shared with the JOSE header cache: read, never mutated
+            require_kid=True,
         )
         try:
             return self._entry_of(header, claims, self._wants_rev_args)
