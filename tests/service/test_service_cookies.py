@@ -54,7 +54,7 @@ async def test_k1_login_cookie_attributes(service: Service) -> None:
     assert refresh is not None and refresh.startswith("rt_")
     assert cookies[AT] == f"{AT}={access}; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax"
     assert cookies[RT] == (
-        f"{RT}={refresh}; Max-Age=1209600; Path=/auth/refresh; Secure; HttpOnly; SameSite=Strict"
+        f"{RT}={refresh}; Max-Age=1209600; Path=/auth; Secure; HttpOnly; SameSite=Strict"
     )
     assert cookies[CSRF] == (
         f"{CSRF}={body['csrf_token']}; Max-Age=1209600; Path=/; Secure; SameSite=Strict"
@@ -158,7 +158,7 @@ async def test_k8_logout_clears_cookies_and_old_cookie_is_rejected(service: Serv
     cleared = _set_cookies(response)
     expired = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
     assert cleared[AT] == f"{AT}=; {expired}; Path=/; Secure; HttpOnly; SameSite=Lax"
-    assert cleared[RT] == f"{RT}=; {expired}; Path=/auth/refresh; Secure; HttpOnly; SameSite=Strict"
+    assert cleared[RT] == f"{RT}=; {expired}; Path=/auth; Secure; HttpOnly; SameSite=Strict"
     assert cleared[CSRF] == f"{CSRF}=; {expired}; Path=/; Secure; SameSite=Strict"
     replay = await service.client.get("/me", headers={"Cookie": f"{AT}={access}"})
     assert replay.status_code == 401

@@ -41,7 +41,6 @@ def login_response(transport: CookieTransport, session: dict[str, str]) -> Respo
         refresh_token="rt_abc-DEF_123",
         refresh_max_age=1209600,
         csrf_token=session["csrf"],
-        refresh_path="/auth/refresh",
     )
     return response
 
@@ -52,7 +51,7 @@ def test_k1_login_cookies_have_exact_attributes(
     cookies = login_response(cookie_transport, session).headers.getlist("set-cookie")
     assert cookies == [
         f"__Host-at={session['token']}; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax",
-        "__Secure-rt=rt_abc-DEF_123; Max-Age=1209600; Path=/auth/refresh; Secure; HttpOnly; "
+        "__Secure-rt=rt_abc-DEF_123; Max-Age=1209600; Path=/auth; Secure; HttpOnly; "
         "SameSite=Strict",
         f"__Host-csrf={session['csrf']}; Max-Age=1209600; Path=/; Secure; SameSite=Strict",
     ]
@@ -61,11 +60,11 @@ def test_k1_login_cookies_have_exact_attributes(
 
 def test_k8_clear_cookies_match_the_set_attributes(cookie_transport: CookieTransport) -> None:
     response = JSONResponse({})
-    cookie_transport.clear_cookies(response, refresh_path="/auth/refresh")
+    cookie_transport.clear_cookies(response)
     expired = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
     assert response.headers.getlist("set-cookie") == [
         f"__Host-at=; {expired}; Path=/; Secure; HttpOnly; SameSite=Lax",
-        f"__Secure-rt=; {expired}; Path=/auth/refresh; Secure; HttpOnly; SameSite=Strict",
+        f"__Secure-rt=; {expired}; Path=/auth; Secure; HttpOnly; SameSite=Strict",
         f"__Host-csrf=; {expired}; Path=/; Secure; SameSite=Strict",
     ]
 

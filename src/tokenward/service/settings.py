@@ -125,7 +125,7 @@ class CookieSettings(_Section):
     )
     access_name: str = Field("__Host-at", description="access token cookie name")
     refresh_name: str = Field(
-        "__Secure-rt", description="refresh token cookie name (Path=/auth/refresh)"
+        "__Secure-rt", description="refresh token cookie name (Path=/auth: refresh and logout)"
     )
     csrf_name: str = Field("__Host-csrf", description="CSRF cookie name (readable by script)")
     csrf_secret: SecretStr | None = Field(

@@ -104,11 +104,13 @@ class CookieTransport:
 
     * access ``__Host-at``: ``HttpOnly; Secure; SameSite=Lax; Path=/``, no ``Domain``, so
       no sibling subdomain or plaintext page can set or overwrite it.
-    * refresh ``__Secure-rt``: ``HttpOnly; Secure; SameSite=Strict; Path=<refresh path>``.
-      ``__Secure-`` instead of ``__Host-`` on purpose: ``__Host-`` forces ``Path=/``, which
-      would send the long-lived refresh token with every API call (into every access log,
-      proxy and handler). Scoped to the refresh path the browser only sends it where it is
-      used; ``SameSite=Strict`` because only the app's own script calls that endpoint.
+    * refresh ``__Secure-rt``: ``HttpOnly; Secure; SameSite=Strict; Path=<refresh path>``
+      (default ``/auth``). ``__Secure-`` instead of ``__Host-`` on purpose: ``__Host-``
+      forces ``Path=/``, which would send the long-lived refresh token with every API call
+      (into every access log, proxy and handler). ``/auth`` is the narrowest path covering
+      both endpoints that need it, refresh *and* logout (a cookie the logout endpoint never
+      sees could outlive the session it was meant to end); ``SameSite=Strict`` because only
+      the app's own script calls them.
     * CSRF ``__Host-csrf``: ``Secure; SameSite=Strict; Path=/`` and NOT ``HttpOnly``: the
       app's script reads it and echoes it in the ``X-CSRF-Token`` header (signed
       double-submit, OWASP CSRF Cheat Sheet). It lives as long as the refresh token because
@@ -122,8 +124,9 @@ class CookieTransport:
     refresh_cookie: str = "__Secure-rt"
     csrf_cookie: str = "__Host-csrf"
     csrf_header: str = "X-CSRF-Token"
-    #: default ``Path`` of the refresh cookie (the service's refresh endpoint)
-    refresh_path: str = "/auth/refresh"
+    #: default ``Path`` of the refresh cookie: the service's ``/auth/refresh`` and
+    #: ``/auth/logout`` both lie under it (RFC 6265 sec. 5.1.4 path-match)
+    refresh_path: str = "/auth"
     #: ``SameSite`` of the access cookie: ``Lax`` keeps top-level links working; ``Strict``
     #: is stricter still. Never ``None`` (the CSRF defence in depth relies on it)
     access_samesite: Literal["Lax", "Strict"] = "Lax"

@@ -160,6 +160,26 @@ def _login_csrf(auth: ServiceAuth, request: Request, *, pre_session: bool) -> No
         raise
 
 
+async def _logout_principal(
+    auth: ServiceAuth, request: Request, *, has_refresh: bool
+) -> Principal | None:
+    """The access principal of a logout (None without one).
+
+    An expired or invalid access token must not keep a session alive: when the request still
+    names its session by a refresh token (body, or the refresh cookie), the stale credential
+    is ignored and the refresh token ends the family (RFC 7009 sec. 2.1: revoking a refresh
+    token ends its grant). Without a refresh token it is refused (401) as everywhere; CSRF
+    and backend failures are always raised.
+    """
+    try:
+        return await auth.optional_principal(request)
+    except TokenwardHTTPException as exc:
+        usable = has_refresh or auth.refresh_cookie(request) is not None
+        if not isinstance(exc.error, InvalidToken) or not usable:
+            raise
+        return None
+
+
 def build_auth_router(auth: ServiceAuth) -> APIRouter:
     """Routes under ``/auth`` (issue 4 sec. 2)."""
     router = APIRouter(prefix="/auth", tags=["auth"])
@@ -284,13 +304,15 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         runtime: Runtime = Depends(get_runtime),
     ) -> Response:
         refresh_token = body.refresh_token if body is not None else None
-        principal = await auth.optional_principal(request)
-        if principal is None and refresh_token is None:
+        principal = await _logout_principal(auth, request, has_refresh=bool(refresh_token))
+        if principal is None and not refresh_token:
             cookie_token = auth.refresh_cookie(request)
             if cookie_token is not None:
+                # A cookie-borne logout is an unsafe cookie-authenticated request: the CSRF
+                # token bound to that refresh token's session is required (profile K7).
                 await auth.check_cookie_refresh(request, runtime, cookie_token)
                 refresh_token = cookie_token
-        if principal is None and refresh_token is None:
+        if principal is None and not refresh_token:
             # No credentials at all: RFC 6750 sec. 3.1 challenge without an error code.
             raise TokenwardHTTPException(InvalidToken(), unauthorized_response())
         await runtime.auth.logout(refresh_token=refresh_token, principal=principal)
