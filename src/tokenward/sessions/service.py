@@ -7,7 +7,9 @@ follow the security profile sec. 4 and 6:
   a dummy hash for unknown users), one generic :class:`InvalidCredentials` for unknown user,
   wrong password and disabled account; rehash when the parameters changed; a new session
   family.
-* **refresh**: strict parse, look-up by selector, constant-time digest compare. A token that
+* **refresh**: strict parse, one read of the token with its user and its session/subject
+  denylist entries (``RefreshStore.load_refresh_context``), constant-time digest compare,
+  one atomic rotate: two round trips on SQL (issue 3 sec. 6). A token that
   was already used is *reuse* (unless it is the immediate parent within the grace window):
   the whole family is revoked in the refresh store **and** its session id in the revocation
   store, so every access token carrying that ``sid`` is refused (RFC 9700 sec. 4.14.2; the
@@ -268,7 +270,9 @@ class AuthService(AccountAdmin):
         # They are the durable record of every revocation: FallbackRevocationStore writes
         # them first and Redis only caches them, so with Redis configured this check sees
         # at least what Redis would (more, while the cache is stale or down) and the refresh
-        # path needs no Redis call. Any other revocation store is asked as well.
+        # path needs no Redis call (nor does it depend on Redis being up: fail_closed guards
+        # answers the cache cannot give, and this one comes from the durable record). Any
+        # other revocation store is asked as well.
         revoked = context.denylisted
         if not revoked and not self._context_covers_revocations():
             revoked = await self._revocations.is_revoked(
