@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tokenward.errors import ConfigurationError
-from tokenward.service.settings import read_secret
+from tokenward.service.settings import DAY, read_secret
 
 if TYPE_CHECKING:
     from tokenward.clock import Clock
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from tokenward.tokens import TokenIssuer
 
 __all__ = ["SigningKeys", "StaticKeys", "open_signing_keys"]
-
-DAY = 86_400.0
 
 
 @runtime_checkable

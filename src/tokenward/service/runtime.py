@@ -12,14 +12,14 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokenward.clock import Clock, SystemClock
 from tokenward.errors import ConfigurationError
 from tokenward.service.keys import SigningKeys, open_signing_keys
-from tokenward.service.settings import Settings, read_secret, validate_for_production
+from tokenward.service.settings import DAY, Settings, read_secret, validate_for_production
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -38,7 +38,6 @@ __all__ = ["Runtime", "open_runtime"]
 log = logging.getLogger("tokenward.service")
 
 _CSRF_SECRET_FILE = "csrf-secret"  # noqa: S105 - a file name
-DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -53,22 +52,24 @@ class Runtime:
     store: SqlStore
     #: the revocation store the sessions write to and the validator reads (Redis-cached or SQL)
     revocations: RevocationStore
-    #: the Redis client, or None when no Redis is configured
-    redis: Redis | None
+    #: the Redis client, or None when no Redis is configured (its URL may hold a password)
+    redis: Redis | None = field(repr=False)
+    # Fields holding key material or the CSRF key stay out of repr() (security profile:
+    # secrets never reach logs or tracebacks).
     #: the signing keys (``tokenward.keyring.KeyManager``; a static key for HS*)
-    keys: SigningKeys
+    keys: SigningKeys = field(repr=False)
     #: returns a ``TokenIssuer`` bound to the currently active key
-    issuer: Callable[[], TokenIssuer]
+    issuer: Callable[[], TokenIssuer] = field(repr=False)
     #: validator over ``keys`` with the sessions' revocation check
-    validator: TokenValidator
-    #: users, logins, refresh rotation, logout, RFC 7009 revocation
-    auth: AuthService
+    validator: TokenValidator = field(repr=False)
+    #: users, logins, refresh rotation, logout, RFC 7009 revocation (holds the issuer, pepper)
+    auth: AuthService = field(repr=False)
     #: the Argon2id password hasher
-    hasher: PasswordHasher
-    #: issues and checks the session-bound CSRF tokens of cookie mode
-    csrf: CsrfProtector
+    hasher: PasswordHasher = field(repr=False)
+    #: issues and checks the session-bound CSRF tokens of cookie mode (holds the CSRF key)
+    csrf: CsrfProtector = field(repr=False)
     #: the raw CSRF key (for rebuilding a protector elsewhere)
-    csrf_secret: bytes
+    csrf_secret: bytes = field(repr=False)
 
 
 def _csrf_secret(settings: Settings) -> bytes:
@@ -137,7 +138,9 @@ def _session_config(settings: Settings) -> SessionConfig:
     )
 
 
-def _throttle(settings: Settings) -> LoginThrottle:
+def _throttle(settings: Settings, redis_client: Redis | None) -> LoginThrottle:
+    """The login/refresh throttle: in Redis (shared by every instance) when one is
+    configured, else in memory."""
     from tokenward.sessions import LoginThrottle, ThrottleConfig, ThrottlePolicy
 
     t = settings.throttle
@@ -155,9 +158,13 @@ def _throttle(settings: Settings) -> LoginThrottle:
         ip=policy(t.ip_failures),
         refresh_ip=policy(t.refresh_failures),
     )
-    if settings.redis.url:
+    if redis_client is not None and settings.redis.url:
+        # The runtime's client's pool, not a second one: open_runtime closes it on exit.
         return LoginThrottle.redis(
-            settings.redis.url, key_prefix=f"{settings.redis.key_prefix}throttle", config=config
+            settings.redis.url,
+            key_prefix=f"{settings.redis.key_prefix}throttle",
+            config=config,
+            connection_pool=redis_client.connection_pool,
         )
     return LoginThrottle.memory(config=config)
 
@@ -236,7 +243,7 @@ async def open_runtime(
             users=store,
             refresh=store,
             revocations=revocations,
-            throttle=_throttle(settings),
+            throttle=_throttle(settings, redis_client),
             issuer=issuer,
             hasher=hasher,
             config=_session_config(settings),

@@ -51,6 +51,8 @@ DEV_AUDIENCE = "tokenward"
 #: RFC 7518 sec. 3.2: an HMAC key must be at least as long as the hash output.
 _HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _MAX_CLOCK_SKEW = 60
+#: seconds per day: the settings count session and rotation periods in days
+DAY = 86_400.0
 
 Algorithm = Literal[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
