@@ -137,6 +137,9 @@ def test_issued_token_verifies_in_pyjwt(key: Key) -> None:
         {"lifetime": 0.5},
         {"lifetime": True},
         {"token_type": ""},
+        {"client_id": ""},
+        {"client_id": 7},
+        {"client_id": "c" * 257},
     ],
     ids=repr,
 )
@@ -174,7 +177,7 @@ def test_configuration_is_readable_and_matches_what_is_issued(key: Key, clock: F
 
 def test_configuration_properties_are_read_only(issuer: TokenIssuer) -> None:
     assert issuer.audience == AUD  # a single audience stays a string
-    for name in ("issuer", "audience", "lifetime", "token_type", "signing_key"):
+    for name in ("issuer", "audience", "lifetime", "token_type", "signing_key", "client_id"):
         with pytest.raises(AttributeError):
             setattr(issuer, name, "changed")
 
@@ -185,3 +188,32 @@ def test_audience_cannot_be_changed_through_the_given_list(key: Key) -> None:
     audiences.append("evil")
     assert issuer.audience == (AUD,)
     assert decode_segment(issuer.issue("u").token.split(".")[1])["aud"] == [AUD]
+
+
+def test_client_id_is_emitted_right_after_aud(key: Key, clock: FixedClock) -> None:
+    # RFC 9068 sec. 2.2: client_id is a required claim of JWT access tokens
+    issuer = TokenIssuer(key, issuer=ISS, audience=AUD, lifetime=60, client_id="spa", clock=clock)
+    assert issuer.client_id == "spa"
+    issued = issuer.issue("user-1", roles=["r"], claims={"tenant": "t"})
+    claims = decode_segment(issued.token.split(".")[1])
+    assert list(claims) == [
+        *("iss", "sub", "aud", "client_id", "iat", "nbf", "exp", "jti"),
+        *("roles", "tenant"),
+    ]
+    assert claims["client_id"] == "spa"
+    policy = ValidationPolicy(issuers=ISS, audiences=AUD, algorithms="ES256")
+    principal = TokenValidator(key.public(), policy, clock=clock).validate(issued.token)
+    assert principal.claim("client_id") == "spa"
+
+
+def test_client_id_is_absent_by_default(issuer: TokenIssuer) -> None:
+    assert issuer.client_id is None
+    assert "client_id" not in decode_segment(issuer.issue("u").token.split(".")[1])
+
+
+def test_custom_claims_cannot_override_client_id(key: Key) -> None:
+    assert "client_id" in RESERVED_CLAIMS
+    for client_id in (None, "spa"):
+        issuer = TokenIssuer(key, issuer=ISS, audience=AUD, lifetime=60, client_id=client_id)
+        with pytest.raises(ConfigurationError):
+            issuer.issue("u", claims={"client_id": "evil"})

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 import math
 import time
-from binascii import b2a_base64
 from collections.abc import Callable, Collection, Mapping
 from os import urandom
 from typing import Any, NamedTuple
 
 from tokenward.errors import ConfigurationError
+from tokenward.jose._b64 import b64url_encode as _b64
 from tokenward.keys import Key
 
 __all__ = ["RESERVED_CLAIMS", "IssuedToken", "TokenIssuer"]
 
 #: claims the issuer sets itself; ``claims=`` may never supply them. RFC 7519 sec. 4.1
-#: registered claims, tokenward's own (name, roles, sid) and ``nonce`` so that an access
-#: token can never look like an ID token (RFC 8725 sec. 2.8, 3.11).
+#: registered claims, RFC 9068 sec. 2.2 ``client_id``, tokenward's own (name, roles, sid)
+#: and ``nonce`` so that an access token can never look like an ID token (RFC 8725
+#: sec. 2.8, 3.11).
 RESERVED_CLAIMS: frozenset[str] = frozenset(
-    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "name", "roles", "sid", "nonce"}
+    {"iss", "sub", "aud", "client_id", "exp", "nbf", "iat", "jti", "name", "roles", "sid", "nonce"}
 )
 
 #: longest ``subject`` / ``session_id``; matches what validators accept
@@ -39,14 +40,6 @@ class IssuedToken(NamedTuple):
     expires_at: int
     #: ``kid`` of the signing key
     kid: str
-
-
-_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(data: bytes) -> str:
-    """Unpadded base64url (RFC 7515 sec. 2), without the stdlib wrappers' call overhead."""
-    return b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=").decode("ascii")
 
 
 def _check_id(value: object, what: str) -> str:
@@ -69,12 +62,15 @@ class TokenIssuer:
     :param audience: the ``aud`` claim (a string, or a collection of strings).
     :param lifetime: default token lifetime in seconds (NumericDates are whole seconds).
     :param token_type: the ``typ`` header (RFC 9068 sec. 2.1: ``at+jwt``).
+    :param client_id: the ``client_id`` claim (RFC 9068 sec. 2.2: the OAuth client the
+        token was issued to), emitted right after ``aud``; omitted when None.
     :param clock: time source (default: the system clock).
     :raises ConfigurationError: for a public key or invalid arguments.
     """
 
     __slots__ = (
         "_audience",
+        "_client_id",
         "_encode",
         "_header",
         "_issuer",
@@ -92,6 +88,7 @@ class TokenIssuer:
         audience: str | Collection[str],
         lifetime: float,
         token_type: str = "at+jwt",
+        client_id: str | None = None,
         clock: Any | None = None,
     ) -> None:
         if not isinstance(signing_key, Key) or not (
@@ -115,6 +112,7 @@ class TokenIssuer:
         self._audience = aud
         self._lifetime = _lifetime(lifetime)
         self._token_type = token_type
+        self._client_id = None if client_id is None else _check_id(client_id, "client_id")
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         # One encoder for every call: compact separators, no NaN/Infinity (RFC 8259 sec. 6).
         self._encode = json.JSONEncoder(
@@ -150,6 +148,11 @@ class TokenIssuer:
         return self._lifetime
 
     @property
+    def client_id(self) -> str | None:
+        """The ``client_id`` claim of every token (RFC 9068 sec. 2.2), or None."""
+        return self._client_id
+
+    @property
     def token_type(self) -> str:
         """The ``typ`` header of every token (RFC 9068 sec. 2.1)."""
         return self._token_type
@@ -166,8 +169,9 @@ class TokenIssuer:
     ) -> IssuedToken:
         """Mint a token for ``subject``.
 
-        Claims, in order: iss, sub, aud, iat, nbf, exp, jti, then name, roles and sid when
-        given, then ``claims``, which may never set a claim in :data:`RESERVED_CLAIMS`.
+        Claims, in order: iss, sub, aud, client_id (when configured), iat, nbf, exp, jti,
+        then name, roles and sid when given, then ``claims``, which may never set a claim
+        in :data:`RESERVED_CLAIMS`.
 
         :raises ConfigurationError: for invalid arguments or a reserved custom claim.
         """
@@ -177,15 +181,22 @@ class TokenIssuer:
         exp = iat + (self._lifetime if lifetime is None else _lifetime(lifetime))
         # 128 bits from the OS CSPRNG, exactly secrets.token_urlsafe(16) (RFC 7519 4.1.7)
         jti = _b64(urandom(16))
-        payload: dict[str, Any] = {
-            "iss": self._issuer,
-            "sub": subject,
-            "aud": self._audience,
-            "iat": iat,
-            "nbf": iat,
-            "exp": exp,
-            "jti": jti,
-        }
+        iss, aud, cid = self._issuer, self._audience, self._client_id
+        # two literals rather than inserting client_id: one dict build on the hot path
+        payload: dict[str, Any] = (
+            {"iss": iss, "sub": subject, "aud": aud, "iat": iat, "nbf": iat, "exp": exp, "jti": jti}
+            if cid is None
+            else {
+                "iss": iss,
+                "sub": subject,
+                "aud": aud,
+                "client_id": cid,
+                "iat": iat,
+                "nbf": iat,
+                "exp": exp,
+                "jti": jti,
+            }
+        )
         if name is not None:
             if type(name) is not str:
                 raise ConfigurationError("name must be a string")
