@@ -110,6 +110,42 @@ async def test_unknown_kid_refresh_at_most_once_per_cooldown(
     assert len(server.requests) == 3
 
 
+def _jwk_text(jwk: dict[str, Any]) -> str:
+    return json.dumps(jwk)[1:-1]  # the members, to splice a duplicate in
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["duplicate keys member", "duplicate member in a key", "NaN in a key", "BOM", "UTF-16"],
+)
+async def test_non_strict_json_is_refused_and_last_known_good_kept(
+    remote: RemoteKeySet, server: JWKSServer, clock: FixedClock, es_key: Key, body: str
+) -> None:
+    # Same strict parser as token headers (profile C3, D3, D5): a last-wins parse would
+    # let a later duplicate member swap the key in.
+    good = await remote.aget_keys()
+    real = es_key.public().to_jwk()
+    evil = Key.generate("ES256", kid="es-1").public().to_jwk()
+    text = {
+        "duplicate keys member": f'{{"keys": [{json.dumps(real)}], "keys": [{json.dumps(evil)}]}}',
+        "duplicate member in a key": (
+            f'{{"keys": [{{{_jwk_text(real)}, "x": {json.dumps(evil["x"])}}}]}}'
+        ),
+        "NaN in a key": f'{{"keys": [{{{_jwk_text(real)}, "exp": NaN}}]}}',
+        "BOM": "\ufeff" + json.dumps({"keys": [evil]}),
+        "UTF-16": json.dumps({"keys": [evil]}),
+    }[body]
+    server.body = text.encode("utf-16" if body == "UTF-16" else "utf-8")
+    clock.advance(3600)
+    assert await remote.aget_keys() is good
+    assert isinstance(remote.last_error, KeySetUnavailable)
+    with pytest.raises(KeySetUnavailable):
+        await remote.refresh()
+    assert remote.current_keys() is good
+    assert remote.current_keys().get("es-1") is not None
+    assert remote.current_keys().to_jwks()["keys"] == [real]
+
+
 @pytest.mark.parametrize("failure", ["status", "json", "empty", "duplicate", "huge"])
 async def test_last_known_good_is_kept_when_a_fetch_fails(
     remote: RemoteKeySet, server: JWKSServer, clock: FixedClock, es_key: Key, failure: str

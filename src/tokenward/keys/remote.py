@@ -13,7 +13,6 @@ Security choices:
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 
 from tokenward.errors import ConfigurationError, InvalidKey, KeySetUnavailable
 from tokenward.jose import ALGORITHMS
+from tokenward.jose._json import JSON_ERRORS, loads_object
 from tokenward.keys._key import Key
 from tokenward.keys.keyset import KeySet
 
@@ -65,21 +65,22 @@ def _positive(value: object, name: str) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
 def _parse_jwks(body: bytes, default_alg: str | None) -> tuple[dict[str, Any], KeySet]:
     """Parse a JWKS document; keys that cannot be used for signatures are skipped.
 
     A JWK without ``alg`` is bound to ``default_alg`` (local configuration binds the key to
     one algorithm, RFC 8725 sec. 3.1); without a default such keys are skipped.
+
+    The document goes through the same strict parser as token headers: UTF-8 without BOM,
+    duplicate member names refused rather than last-wins (RFC 7517 sec. 4, RFC 7515 sec. 4;
+    security profile C3), no NaN/Infinity (RFC 8259 sec. 6), bounded nesting. A refusal
+    keeps the last-known-good key set.
     """
     try:
-        doc = json.loads(body.decode("utf-8"), parse_constant=_constant)
-    except (ValueError, RecursionError) as exc:
-        raise KeySetUnavailable(f"JWKS is not valid JSON: {type(exc).__name__}") from None
-    if type(doc) is not dict or type(doc.get("keys")) is not list:
+        doc = loads_object(body)
+    except JSON_ERRORS as exc:
+        raise KeySetUnavailable(f"JWKS is not strict JSON: {type(exc).__name__}") from None
+    if type(doc.get("keys")) is not list:
         raise KeySetUnavailable("JWKS must be an object with a 'keys' array")
     keys = []
     for jwk in doc["keys"]:
