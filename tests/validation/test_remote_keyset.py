@@ -267,20 +267,22 @@ async def test_sync_validate_uses_the_last_fetched_keys(
     assert validator.validate(sign()).subject == "user-1"
 
 
+@pytest.fixture
+async def loaded(
+    remote: RemoteKeySet, server: JWKSServer, clock: FixedClock, policy_es: ValidationPolicy
+) -> tuple[TokenValidator, int]:
+    """A validator over ``remote`` after its first fetch, and the request count then."""
+    validator = TokenValidator(remote, policy_es, clock=clock)
+    await remote.aget_keys()
+    return validator, len(server.requests)
+
+
 @pytest.mark.parametrize("member", ["jku", "x5u"])
 @pytest.mark.parametrize("kid", ["evil", "es-1"])
 async def test_jku_token_is_refused_before_any_kid_lookup_or_fetch(
-    remote: RemoteKeySet,
-    server: JWKSServer,
-    sign: Sign,
-    clock: FixedClock,
-    policy_es: ValidationPolicy,
-    member: str,
-    kid: str,
+    loaded: tuple[TokenValidator, int], server: JWKSServer, sign: Sign, member: str, kid: str
 ) -> None:
-    validator = TokenValidator(remote, policy_es, clock=clock)
-    await remote.aget_keys()
-    before = len(server.requests)
+    validator, before = loaded
     token = sign(header_changes={member: "https://evil.example/jwks.json", "kid": kid})
     with pytest.raises(UnsupportedHeader):
         await validator.avalidate(token)
@@ -289,16 +291,9 @@ async def test_jku_token_is_refused_before_any_kid_lookup_or_fetch(
 
 @pytest.mark.parametrize("kid", ["evil", "https://evil.example/jwks.json"])
 async def test_unknown_kid_causes_one_cooldown_limited_fetch_of_the_configured_url(
-    remote: RemoteKeySet,
-    server: JWKSServer,
-    sign: Sign,
-    clock: FixedClock,
-    policy_es: ValidationPolicy,
-    kid: str,
+    loaded: tuple[TokenValidator, int], server: JWKSServer, sign: Sign, kid: str
 ) -> None:
-    validator = TokenValidator(remote, policy_es, clock=clock)
-    await remote.aget_keys()
-    before = len(server.requests)
+    validator, before = loaded
     token = sign(key=Key.generate("ES256", kid=kid))  # header: alg, typ and an unknown kid
     for _ in range(5):
         with pytest.raises(UnknownKey) as info:
@@ -309,16 +304,14 @@ async def test_unknown_kid_causes_one_cooldown_limited_fetch_of_the_configured_u
 
 
 async def test_token_without_kid_is_refused_without_a_fetch(
+    loaded: tuple[TokenValidator, int],
     remote: RemoteKeySet,
     server: JWKSServer,
     sign: Sign,
-    clock: FixedClock,
-    policy_es: ValidationPolicy,
     rotated_key: Key,
 ) -> None:
-    validator = TokenValidator(remote, policy_es, clock=clock)
-    assert len(await remote.aget_keys()) == 1  # one key: still never "the only key" (B5)
-    before = len(server.requests)
+    validator, before = loaded
+    assert len(remote.current_keys()) == 1  # one key: still never "the only key" (B5)
     with pytest.raises(UnknownKey):
         await validator.avalidate(sign(header_changes={"kid": ...}))
     with pytest.raises(UnknownKey):
