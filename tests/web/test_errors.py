@@ -105,3 +105,65 @@ async def test_dependency_errors_are_never_500_even_without_handlers() -> None:
     response = await _call(app, "/x")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def _framework_app() -> FastAPI:
+    from pydantic import BaseModel, ConfigDict
+    from starlette.exceptions import HTTPException
+
+    class Body(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/item")
+    async def item() -> dict[str, str]:
+        return {}
+
+    @app.post("/body")
+    async def body(payload: Body) -> dict[str, str]:
+        return {"name": payload.name}
+
+    @app.post("/parse-error")
+    async def parse_error() -> None:
+        raise HTTPException(400, detail="There was an error parsing the body: <script>evil")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "status", "code"),
+    [
+        ("GET", "/missing", None, 404, "not_found"),
+        ("DELETE", "/item", None, 405, "method_not_allowed"),
+        # FastAPI's "There was an error parsing the body" (its detail is never echoed)
+        ("POST", "/parse-error", None, 400, "invalid_request"),
+        ("POST", "/body", b"\xff\xfe<script>evil", 422, "invalid_request"),
+        # nested past the parser's recursion limit
+        ("POST", "/body", "[" * 100_000 + "]" * 100_000, 422, "invalid_request"),
+        ("POST", "/body", '{"a": ' * 5_000 + "1" + "}" * 5_000, 422, "invalid_request"),
+        ("POST", "/body", '{"name": "x", "<script>evil": 1}', 422, "invalid_request"),
+        ("POST", "/body", '{"name": ["<script>evil"]}', 422, "invalid_request"),
+        ("POST", "/body", "<script>evil", 422, "invalid_request"),
+    ],
+)
+async def test_framework_errors_use_the_one_error_shape(
+    method: str, path: str, content: str | bytes | None, status: int, code: str
+) -> None:
+    async with LifespanManager(_framework_app()) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"content-type": "application/json"}
+            response = await client.request(method, path, content=content, headers=headers)
+    # Nesting past the parser's limit is a 400 (RecursionError) or a 422 (decode error),
+    # depending on the stack depth left: either way an invalid_request.
+    assert response.status_code == status or {status, response.status_code} == {400, 422}
+    body = response.json()
+    assert set(body) == {"error", "error_description"}
+    assert body["error"] == code
+    assert "evil" not in response.text  # the input is never echoed
+    assert response.headers["cache-control"] == "no-store"
+    if status == 405:
+        assert response.headers["allow"] == "GET"  # RFC 9110 sec. 15.5.6

@@ -13,10 +13,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
 
 from tokenward import __version__
 from tokenward.clock import Clock
@@ -45,18 +43,6 @@ tokenward: a strict JWT auth service. Log in with **Authorize** (OAuth2 password
 `/auth/token`), then call the protected routes. In `--dev` the demo user is `alice` (password
 printed once at first start).
 """
-
-
-async def _on_validation_error(request: Request, exc: Exception) -> Response:
-    # 422 keeps FastAPI's meaning (malformed body), in the one tokenward error shape.
-    assert isinstance(exc, RequestValidationError)
-    fields = sorted({".".join(str(p) for p in err.get("loc", ())[1:]) for err in exc.errors()})
-    text = "malformed request" + (f": check {', '.join(f for f in fields if f)}" if fields else "")
-    return JSONResponse(
-        {"error": "invalid_request", "error_description": text[:300]},
-        status_code=422,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 async def _poll_keys(keys: Any) -> None:
@@ -112,7 +98,6 @@ def create_app(
     app.state.metrics = metrics
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.include_router(build_auth_router(auth))
     app.include_router(build_demo_router(auth))
     app.include_router(build_oauth_router(auth))

@@ -12,6 +12,11 @@ RFC 6749 sec. 5.2 and RFC 6750 sec. 3). The status for each code::
     storage_unavailable, jwks_unavailable   503 + Retry-After
     invalid_config, invalid_key, others     500 "server_error" (never attacker input)
 
+and, with :func:`install_error_handlers`, the framework's own errors in the same shape::
+
+    HTTPException 404 not_found, 405 method_not_allowed (Allow kept), 400 invalid_request
+    RequestValidationError            422 invalid_request (fixed text, input never echoed)
+
 Whatever made a token invalid (expired, bad signature, revoked, wrong audience...), the
 client sees the same 401 body and headers (RFC 6750 sec. 3.1; security profile F3): the
 reason is logged by the caller, never sent.
@@ -20,6 +25,7 @@ reason is logged by the caller, never sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INVALID_TOKEN_DESCRIPTION",
+    "NO_STORE",
     "TokenwardHTTPException",
     "bearer_challenge",
     "error_body",
@@ -147,12 +154,16 @@ def _headers(exc: TokenwardError, realm: str | None) -> dict[str, str]:
     return {}
 
 
-_NO_STORE: Final = {"Cache-Control": "no-store"}
+#: RFC 6749 sec. 5.1 (``no-store``; ``Pragma: no-cache`` for HTTP/1.0 caches): on every
+#: response carrying tokens or errors. The one definition the service imports too.
+NO_STORE: Final[Mapping[str, str]] = MappingProxyType(
+    {"Cache-Control": "no-store", "Pragma": "no-cache"}
+)
 
 
 def error_response(exc: TokenwardError, *, realm: str | None = None) -> JSONResponse:
     """The complete HTTP response for ``exc`` (status, body, headers, ``no-store``)."""
-    headers = {**_headers(exc, realm), **_NO_STORE}
+    headers = {**_headers(exc, realm), **NO_STORE}
     return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
 
@@ -161,7 +172,7 @@ def unauthorized_response(*, realm: str | None = None) -> JSONResponse:
 
     The body is the generic invalid-token body; only the challenge omits the error code.
     """
-    headers = {"WWW-Authenticate": bearer_challenge(realm=realm), **_NO_STORE}
+    headers = {"WWW-Authenticate": bearer_challenge(realm=realm), **NO_STORE}
     body = {"error": InvalidToken.code, "error_description": INVALID_TOKEN_DESCRIPTION}
     return JSONResponse(body, status_code=401, headers=headers)
 
@@ -200,3 +211,47 @@ def install_error_handlers(app: Starlette, *, realm: str | None = None) -> None:
 
     app.add_exception_handler(TokenwardError, on_tokenward_error)
     app.add_exception_handler(TokenwardHTTPException, on_tokenward_http)
+    app.add_exception_handler(HTTPException, on_http_exception)
+    try:
+        from fastapi.exceptions import RequestValidationError
+    except ImportError:  # a plain Starlette app has no request validation
+        return
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+#: codes for the framework's own HTTP errors; others use the status phrase in snake case
+_HTTP_CODES: Final[Mapping[int, str]] = MappingProxyType(
+    {400: InvalidRequest.code, 404: "not_found", 405: "method_not_allowed"}
+)
+#: the one 422 description: field names of a bad body may come from the input itself (an
+#: unexpected key), so nothing of the request is echoed
+_VALIDATION_DESCRIPTION: Final = (
+    "malformed request: a field is missing, unexpected, of the wrong type or too long"
+)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """A Starlette/FastAPI ``HTTPException`` (404, 405, an unparsable body's 400, ...) in the
+    tokenward error shape. The status and the exception's headers (``Allow`` of a 405,
+    RFC 9110 sec. 15.5.6) are kept; the description is the status phrase, never ``detail``
+    (which may carry parser text)."""
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    if status >= 500:
+        code = _SERVER_ERROR
+    else:
+        code = _HTTP_CODES.get(status) or phrase.lower().replace(" ", "_").replace("-", "_")
+    headers = {**(exc.headers or {}), **NO_STORE}
+    body = {"error": code, "error_description": phrase.lower()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's ``RequestValidationError`` (422): ``invalid_request`` with a fixed
+    description."""
+    body = {"error": InvalidRequest.code, "error_description": _VALIDATION_DESCRIPTION}
+    return JSONResponse(body, status_code=422, headers=dict(NO_STORE))
