@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.security.base import SecurityBase
 from starlette.responses import Response
 
-from tokenward.errors import CSRFError, InvalidToken, TokenwardError
+from tokenward.errors import InvalidToken, TokenwardError
 from tokenward.validation import Principal
 from tokenward.web import (
     Authenticator,
@@ -27,6 +27,7 @@ from tokenward.web import (
     RolePolicy,
     SecuritySchemes,
 )
+from tokenward.web.errors import NO_STORE
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -159,14 +160,6 @@ class ServiceAuth:
 
     # --- cookie mode --- #
 
-    def check_origin(self, request: Request) -> None:
-        """The Fetch-Metadata / Origin layer alone (login CSRF, profile sec. 5.2)."""
-        try:
-            self.csrf.check_origin(request.scope)
-        except CSRFError:
-            log.warning("csrf_failed", extra={"event": "csrf_failed", "code": "csrf_failed"})
-            raise
-
     def refresh_cookie(self, request: Request) -> str | None:
         """The refresh-token cookie, or None."""
         return self.cookies.read_refresh_token(request.scope)
@@ -195,7 +188,7 @@ class ServiceAuth:
             "refresh_expires_at": int(pair.refresh_expires_at),
             "csrf_token": csrf_token,
         }
-        response = JSONResponse(body, headers={"Cache-Control": "no-store"})
+        response = JSONResponse(body, headers=NO_STORE)
         self.cookies.set_login_cookies(
             response,
             access_token=pair.access.token,

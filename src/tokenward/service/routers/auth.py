@@ -1,8 +1,9 @@
 """``/auth``: login (JSON, OAuth form, cookie), refresh, logout, pre-session CSRF token.
 
-Every response carrying tokens is ``Cache-Control: no-store`` (RFC 6749 sec. 5.1). Errors go
-through ``tokenward.web``'s one error map; the OAuth token endpoint re-labels a bad password
-as ``invalid_grant`` as RFC 6749 sec. 5.2 requires.
+Every response carrying tokens is ``Cache-Control: no-store`` + ``Pragma: no-cache`` (RFC 6749
+sec. 5.1; ``tokenward.web.errors.NO_STORE``). Errors go through ``tokenward.web``'s one error
+map; the OAuth token endpoint re-labels a bad password as ``invalid_grant`` as RFC 6749
+sec. 5.2 requires.
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ from tokenward.service.schemas import (
     form_body_schema,
 )
 from tokenward.validation import Principal
-from tokenward.web.errors import TokenwardHTTPException, unauthorized_response
+from tokenward.web.errors import NO_STORE, TokenwardHTTPException, unauthorized_response
 
 __all__ = ["build_auth_router", "token_body"]
 
 log = logging.getLogger("tokenward.service")
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_FORM_FIELD = 1024
 #: lifetime of the pre-session ``__Host-csrf`` cookie: long enough to fill in a login form
 _PRE_SESSION_MAX_AGE = 3600
@@ -200,7 +200,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         body: LoginRequest, request: Request, runtime: Runtime = Depends(get_runtime)
     ) -> JSONResponse:
         pair = await _login(runtime, request, body.username, body.password)
-        return JSONResponse(token_body(pair, runtime.clock.now()), headers=_NO_STORE)
+        return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
 
     @router.post(
         "/token",
@@ -224,7 +224,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
             pair = await _refresh(runtime, request, _form_field(form, "refresh_token") or "")
         else:
             raise UnsupportedGrantType("grant_type must be password or refresh_token")
-        return JSONResponse(token_body(pair, runtime.clock.now()), headers=_NO_STORE)
+        return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
 
     @router.post(
         "/refresh",
@@ -240,7 +240,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         supplied = body.refresh_token if body is not None else None
         if supplied:
             pair = await _refresh(runtime, request, supplied)
-            return JSONResponse(token_body(pair, runtime.clock.now()), headers=_NO_STORE)
+            return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
         cookie_token = auth.refresh_cookie(request)
         if cookie_token is None:
             raise InvalidRequest("missing refresh_token")
@@ -271,7 +271,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         _login_csrf(auth, request, pre_session=False)
         token = auth.csrf.issue_pre_session()
         body = {"csrf_token": token, "expires_in": _PRE_SESSION_MAX_AGE}
-        response = JSONResponse(body, headers=_NO_STORE)
+        response = JSONResponse(body, headers=NO_STORE)
         auth.cookies.set_csrf_cookie(response, token, max_age=_PRE_SESSION_MAX_AGE)
         return response
 
@@ -316,7 +316,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
             # No credentials at all: RFC 6750 sec. 3.1 challenge without an error code.
             raise TokenwardHTTPException(InvalidToken(), unauthorized_response())
         await runtime.auth.logout(refresh_token=refresh_token, principal=principal)
-        response = Response(status_code=204, headers=_NO_STORE)
+        response = Response(status_code=204, headers=NO_STORE)
         auth.clear_cookies(response)
         return response
 
@@ -330,7 +330,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         principal: Principal = Depends(auth.principal), runtime: Runtime = Depends(get_runtime)
     ) -> Response:
         await runtime.auth.logout_all(principal.subject)
-        response = Response(status_code=204, headers=_NO_STORE)
+        response = Response(status_code=204, headers=NO_STORE)
         auth.clear_cookies(response)
         return response
 

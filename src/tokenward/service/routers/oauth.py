@@ -13,12 +13,12 @@ from tokenward.service.deps import ServiceAuth, get_runtime
 from tokenward.service.routers.auth import read_form
 from tokenward.service.runtime import Runtime
 from tokenward.service.schemas import IntrospectionResponse, error_responses, form_body_schema
+from tokenward.web.errors import NO_STORE
 
 __all__ = ["build_oauth_router", "introspect_token"]
 
 log = logging.getLogger("tokenward.service")
 
-_NO_STORE = {"Cache-Control": "no-store"}
 _MAX_TOKEN = 8192
 _REFRESH_PREFIX = "rt_"
 
@@ -104,7 +104,7 @@ def build_oauth_router(auth: ServiceAuth) -> APIRouter:
                 if exc.code != "invalid_grant":
                     raise
         # RFC 7009 sec. 2.2: 200 whether or not the token was valid, known or expired.
-        return Response(status_code=200, headers=_NO_STORE)
+        return Response(status_code=200, headers=NO_STORE)
 
     @router.post(
         "/introspect",
@@ -121,6 +121,6 @@ def build_oauth_router(auth: ServiceAuth) -> APIRouter:
         form = await read_form(request)
         token = _token_param(form)
         body = {"active": False} if not token else await introspect_token(runtime, token)
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     return router
