@@ -102,6 +102,44 @@ async def test_other_query_parameters_are_fine(
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["access%5Ftoken", "access%5ftoken", "%61ccess_token", "ACCESS_TOKEN", "Access_Token"],
+)
+@pytest.mark.parametrize("path", PROTECTED)
+async def test_encoded_or_case_folded_query_token_is_refused(
+    client: httpx.AsyncClient, issuer: TokenIssuer, path: str, name: str
+) -> None:
+    """RFC 6750 sec. 2.3/5.3: the parameter name is percent-decoded (any framework would
+    decode it) and compared case-insensitively before the request is refused."""
+    token = issuer.issue("alice").token
+    url = httpx.URL(path).copy_with(query=f"{name}={token}".encode())
+    response = await client.get(url, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json() == GENERIC_401
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        (b"access_token=x", True),
+        (b"a=1&access%5Ftoken=", True),
+        (b"access_token", True),
+        (b"%41CCESS_TOKEN=x", True),
+        (b"q=access_token", False),
+        (b"access_tokens=x", False),
+        (b"x_access_token=1", False),
+        (b"access+token=1", False),
+        (b"%ff%fe=1", False),
+        (b"", False),
+    ],
+)
+def test_query_has_token(query: bytes, found: bool) -> None:
+    from tokenward.web._request import query_has_token
+
+    assert query_has_token(query) is found
+
+
 async def test_duplicate_authorization_headers_are_refused(
     client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:

@@ -31,12 +31,19 @@ def principal(request: Request) -> Principal:
 
 
 def query_has_token(query: bytes) -> bool:
-    """True when the query string has an ``access_token`` parameter (RFC 6750 sec. 2.3)."""
-    # Cheap pre-test, then a real parse so "?x=access_token" does not count.
-    if b"access_token" not in query:
+    """True when the query string has an ``access_token`` parameter (RFC 6750 sec. 2.3).
+
+    The names are percent-decoded before comparing, so ``access%5Ftoken`` counts too, and
+    compared case-insensitively: RFC 6750 sec. 2.3 names ``access_token``, but a server or
+    framework that folds case could still hand ``ACCESS_TOKEN`` to an application, and a
+    refusal costs nothing here (sec. 5.3: tokens in URLs leak into logs and ``Referer``).
+    """
+    lowered = query.lower()
+    # Pre-test that cannot miss: any spelling of the name has "access" or a "%" escape.
+    if b"access" not in lowered and b"%" not in lowered:
         return False
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    return any(name == "access_token" for name, _ in pairs)
+    return any(name.lower() == "access_token" for name, _ in pairs)
 
 
 def set_state(scope: Scope, found: Principal | None) -> None:
