@@ -72,7 +72,6 @@ async def test_k6_every_safe_route_changes_no_state(
     pair = await service.login()  # and as a bearer token
     await service.login("bob")
     before = await _snapshot(service, data_dir)
-    print({name: len(rows) for name, rows in before[0].items()}, sorted(before[1]))
 
     calls = _safe_calls(service)
     paths = {path for _, path in calls}

@@ -87,6 +87,19 @@ def token_body(pair: Any, now: float) -> dict[str, Any]:
     }
 
 
+def _token_response(runtime: Runtime, pair: Any) -> JSONResponse:
+    """A token pair as the bearer-mode JSON body, never cached (RFC 6749 sec. 5.1)."""
+    return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
+
+
+def _logged_out(auth: ServiceAuth) -> Response:
+    """204 for every successful logout, expiring the three cookies with the attributes they
+    were set with (security profile 5.1, K8)."""
+    response = Response(status_code=204, headers=NO_STORE)
+    auth.clear_cookies(response)
+    return response
+
+
 async def _login(runtime: Runtime, request: Request, username: str, password: str) -> Any:
     # AuthService records the login outcome metrics itself (outcomes=Metrics).
     pair = await runtime.auth.login(
@@ -200,7 +213,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         body: LoginRequest, request: Request, runtime: Runtime = Depends(get_runtime)
     ) -> JSONResponse:
         pair = await _login(runtime, request, body.username, body.password)
-        return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
+        return _token_response(runtime, pair)
 
     @router.post(
         "/token",
@@ -224,7 +237,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
             pair = await _refresh(runtime, request, _form_field(form, "refresh_token") or "")
         else:
             raise UnsupportedGrantType("grant_type must be password or refresh_token")
-        return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
+        return _token_response(runtime, pair)
 
     @router.post(
         "/refresh",
@@ -240,7 +253,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         supplied = body.refresh_token if body is not None else None
         if supplied:
             pair = await _refresh(runtime, request, supplied)
-            return JSONResponse(token_body(pair, runtime.clock.now()), headers=NO_STORE)
+            return _token_response(runtime, pair)
         cookie_token = auth.refresh_cookie(request)
         if cookie_token is None:
             raise InvalidRequest("missing refresh_token")
@@ -316,9 +329,7 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
             # No credentials at all: RFC 6750 sec. 3.1 challenge without an error code.
             raise TokenwardHTTPException(InvalidToken(), unauthorized_response())
         await runtime.auth.logout(refresh_token=refresh_token, principal=principal)
-        response = Response(status_code=204, headers=NO_STORE)
-        auth.clear_cookies(response)
-        return response
+        return _logged_out(auth)
 
     @router.post(
         "/logout-all",
@@ -330,8 +341,6 @@ def build_auth_router(auth: ServiceAuth) -> APIRouter:
         principal: Principal = Depends(auth.principal), runtime: Runtime = Depends(get_runtime)
     ) -> Response:
         await runtime.auth.logout_all(principal.subject)
-        response = Response(status_code=204, headers=NO_STORE)
-        auth.clear_cookies(response)
-        return response
+        return _logged_out(auth)
 
     return router
