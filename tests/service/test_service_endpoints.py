@@ -77,6 +77,10 @@ async def test_server_metadata(service: Service, path: str) -> None:
     assert meta["introspection_endpoint"] == f"{issuer}/oauth/introspect"
     assert meta["grant_types_supported"] == ["password", "refresh_token"]
     assert "response_types_supported" in meta
+    # RFC 8414 sec. 2: only "none" client authentication exists, so no signing algorithms
+    # for private_key_jwt / client_secret_jwt are advertised.
+    assert meta["token_endpoint_auth_methods_supported"] == ["none"]
+    assert "token_endpoint_auth_signing_alg_values_supported" not in meta
     other = "/.well-known/openid-configuration" if "oauth" in path else path
     assert (await service.client.get(other)).json() == meta
 

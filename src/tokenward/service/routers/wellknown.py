@@ -32,10 +32,12 @@ def server_metadata(runtime: Runtime, base_url: str) -> dict[str, Any]:
         "grant_types_supported": ["password", "refresh_token"],
         # Only the token endpoint exists; no authorization endpoint, hence no response types.
         "response_types_supported": [],
+        # RFC 8414 sec. 2: public clients only ("none"). No
+        # token_endpoint_auth_signing_alg_values_supported: it applies to private_key_jwt /
+        # client_secret_jwt, which this server does not accept.
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "token_endpoint_auth_signing_alg_values_supported": [settings.token.algorithm],
         "service_documentation": f"{base}/docs",
     }
 
