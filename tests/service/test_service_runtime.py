@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -63,3 +64,28 @@ async def test_runtime_closes_every_redis_pool_it_opened(
 def _connected(pool: Any) -> bool:
     conns = [*pool._available_connections, *pool._in_use_connections]
     return any(c.is_connected for c in conns)
+
+
+def _claims(jwt: str) -> dict[str, Any]:
+    payload = jwt.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+@pytest.mark.parametrize(
+    ("overrides", "client_id"), [({}, "tokenward"), ({"client_id": "web"}, "web")]
+)
+async def test_access_tokens_carry_the_client_id(
+    start_service: Callable[..., Any], overrides: dict[str, str], client_id: str
+) -> None:
+    """RFC 9068 sec. 2.2: client_id is a required claim of a JWT access token."""
+    service = await start_service({"token": overrides})
+    pair = await service.login()
+    assert _claims(pair["access_token"])["client_id"] == client_id
+    # the validator accepts what the issuer signs
+    me = await service.client.get(
+        "/me", headers={"Authorization": f"Bearer {pair['access_token']}"}
+    )
+    assert me.status_code == 200

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tokenward.service.settings import Settings
     from tokenward.tokens import TokenIssuer
 
-__all__ = ["SigningKeys", "StaticKeys", "open_signing_keys"]
+__all__ = ["SigningKeys", "StaticKeys", "issuer_factory", "open_signing_keys"]
 
 
 @runtime_checkable
@@ -41,22 +41,15 @@ class SigningKeys(Protocol):
         """Reload from the store; True when the key set changed."""
         ...  # pragma: no cover
 
-    def issuer_factory(
-        self, *, issuer: str, audience: str, lifetime: float, token_type: str = "at+jwt"
-    ) -> Callable[[], TokenIssuer]:
-        """A callable returning a ``TokenIssuer`` bound to the active key."""
-        ...  # pragma: no cover
-
 
 class StaticKeys:
     """One HMAC key from configuration (HS256/384/512): never rotated by the service."""
 
-    def __init__(self, key: Key, clock: Clock) -> None:
+    def __init__(self, key: Key) -> None:
         from tokenward.keys import KeySet
 
         self._key = key
         self._set = KeySet([key])
-        self._clock = clock
 
     @property
     def active_key(self) -> Key:
@@ -68,20 +61,40 @@ class StaticKeys:
     async def poll(self) -> bool:
         return False
 
-    def issuer_factory(
-        self, *, issuer: str, audience: str, lifetime: float, token_type: str = "at+jwt"
-    ) -> Callable[[], TokenIssuer]:
-        from tokenward.tokens import TokenIssuer
 
-        built = TokenIssuer(
-            self._key,
-            issuer=issuer,
-            audience=audience,
-            lifetime=lifetime,
-            token_type=token_type,
-            clock=self._clock,
-        )
-        return lambda: built
+def issuer_factory(
+    keys: SigningKeys,
+    *,
+    issuer: str,
+    audience: str,
+    lifetime: float,
+    client_id: str | None,
+    clock: Clock,
+) -> Callable[[], TokenIssuer]:
+    """A callable returning a ``TokenIssuer`` bound to ``keys``' active key, as
+    ``AuthService(issuer=...)`` expects; rebuilt only when the active key changes (rotation).
+
+    :param client_id: the RFC 9068 sec. 2.2 ``client_id`` claim of every access token.
+    """
+    from tokenward.tokens import TokenIssuer
+
+    built: list[tuple[Key, TokenIssuer]] = []
+
+    def current() -> TokenIssuer:
+        key = keys.active_key
+        if not built or built[0][0] is not key:
+            made = TokenIssuer(
+                key,
+                issuer=issuer,
+                audience=audience,
+                lifetime=lifetime,
+                client_id=client_id,
+                clock=clock,
+            )
+            built[:] = [(key, made)]
+        return built[0][1]
+
+    return current
 
 
 def _store(settings: Settings, engine: Any) -> Any:
@@ -116,7 +129,7 @@ async def open_signing_keys(
         if secret is None:
             raise ConfigurationError(f"token.hmac_secret is required for {token.algorithm}")
         # Key.from_secret enforces the RFC 7518 sec. 3.2 minimum length.
-        return StaticKeys(Key.from_secret(secret, alg=token.algorithm), clock)
+        return StaticKeys(Key.from_secret(secret, alg=token.algorithm))
 
     from tokenward.keyring import KeyManager
 

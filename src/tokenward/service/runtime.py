@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from tokenward.clock import Clock, SystemClock
 from tokenward.errors import ConfigurationError
-from tokenward.service.keys import SigningKeys, open_signing_keys
+from tokenward.service.keys import SigningKeys, issuer_factory, open_signing_keys
 from tokenward.service.settings import DAY, Settings, read_secret, validate_for_production
 
 if TYPE_CHECKING:
@@ -227,10 +227,13 @@ async def open_runtime(
             revocations, redis_client = await _open_redis(settings, store, clock)
         keys = await open_signing_keys(settings, engine=engine, clock=clock, metrics=metrics)
         token = settings.token
-        issuer = keys.issuer_factory(
+        issuer = issuer_factory(
+            keys,
             issuer=token.issuer or "",
             audience=settings.audience,
             lifetime=settings.access_lifetime,
+            client_id=token.client_id,
+            clock=clock,
         )
         validator = TokenValidator(
             keys,

@@ -73,6 +73,12 @@ class TokenSettings(_Section):
     audiences: tuple[str, ...] = Field(
         (), description="accepted `aud` values; the first one is put into issued tokens"
     )
+    client_id: str = Field(
+        "tokenward",
+        min_length=1,
+        max_length=255,
+        description="`client_id` claim of issued access tokens (RFC 9068 sec. 2.2)",
+    )
     access_token_minutes: int = Field(15, ge=1, le=1440, description="access token lifetime")
     algorithm: Algorithm = Field("RS256", description="signing algorithm of new keys")
     clock_skew_seconds: int = Field(
