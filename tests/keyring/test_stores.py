@@ -301,3 +301,41 @@ def test_parse_kek_accepts_hex_and_base64_and_refuses_the_rest() -> None:
     for bad in ("", "abc", "z" * 64, base64.b64encode(bytes(16)).decode()):
         with pytest.raises(ConfigurationError):
             parse_kek(bad)
+
+
+async def test_file_store_os_errors_are_storage_unavailable(tmp_path: Path) -> None:
+    """A raw OSError (here: the key directory's parent is a file, so mkdir/flock fail) must
+    surface as StorageUnavailable, the one error the key poller and the CLI expect."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    store = FileKeyStore(blocker / "keys")
+    with pytest.raises(StorageUnavailable) as caught:
+        await store.put_key(stored(KeyState.NEXT))
+    assert "ENOTDIR" in caught.value.description
+    with pytest.raises(StorageUnavailable):
+        await store.initialize(stored(KeyState.ACTIVE), stored(KeyState.NEXT))
+
+
+async def test_sql_pool_timeout_is_storage_unavailable(tmp_path: Path) -> None:
+    """sqlalchemy.exc.TimeoutError (pool exhausted) is no DBAPIError: still StorageUnavailable."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tokenward.storage.sql import metadata
+
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}",
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=0.01,
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        store = SqlKeyStore(engine, KEK)
+        async with engine.connect():  # holds the only pooled connection
+            with pytest.raises(StorageUnavailable, match="TimeoutError"):
+                await store.list_keys()
+            with pytest.raises(StorageUnavailable):
+                await store.put_key(stored(KeyState.NEXT))
+    finally:
+        await engine.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tokenward.errors import ConfigurationError, InvalidKey
+from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
 from tokenward.keyring._model import KeyState, StoredKey
 from tokenward.keys import Key
 
@@ -35,6 +36,18 @@ __all__ = ["FileKeyStore"]
 _T = TypeVar("_T")
 _INDEX = "keyring.json"
 _SAFE_KID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run blocking file work in a worker thread; an ``OSError`` (disk full, lock or mkdir
+    refused, directory gone...) becomes ``StorageUnavailable`` so callers such as the key
+    poller see one error type for every store. The message names the error type and errno
+    only: never file contents."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        reason = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        raise StorageUnavailable(f"key directory unavailable: {reason}") from None
 
 
 def _atomic_write(path: Path, data: bytes, mode: int) -> None:
@@ -168,17 +181,17 @@ class FileKeyStore:
     # --- KeyStore --- #
 
     async def list_keys(self) -> Sequence[StoredKey]:
-        return await asyncio.to_thread(self._list)
+        return await _in_thread(self._list)
 
     async def get_key(self, kid: str) -> StoredKey | None:
         def get() -> StoredKey | None:
             meta = self._read_index().get(kid)
             return None if meta is None else self._record(kid, meta)
 
-        return await asyncio.to_thread(get)
+        return await _in_thread(get)
 
     async def put_key(self, key: StoredKey) -> None:
-        await asyncio.to_thread(self._run, lambda index: self._insert(index, key))
+        await _in_thread(self._run, lambda index: self._insert(index, key))
 
     async def update_state(self, kid: str, *, expected: KeyState, new: StoredKey) -> bool:
         if new.state is KeyState.ACTIVE and expected is not KeyState.ACTIVE:
@@ -191,7 +204,7 @@ class FileKeyStore:
             index[kid] = _meta(new)
             return True
 
-        return await asyncio.to_thread(self._run, update)
+        return await _in_thread(self._run, update)
 
     async def delete_key(self, kid: str) -> bool:
         def delete() -> bool:
@@ -206,7 +219,7 @@ class FileKeyStore:
                 self._cache.pop(kid, None)
                 return True
 
-        return await asyncio.to_thread(delete)
+        return await _in_thread(delete)
 
     async def initialize(self, active: StoredKey, next_key: StoredKey) -> bool:
         def init(index: dict[str, dict[str, Any]]) -> bool:
@@ -216,7 +229,7 @@ class FileKeyStore:
             self._insert(index, next_key)
             return True
 
-        return await asyncio.to_thread(self._run, init)
+        return await _in_thread(self._run, init)
 
     async def rotate(self, *, active: StoredKey, next_key: StoredKey, new_next: StoredKey) -> bool:
         def rotate(index: dict[str, dict[str, Any]]) -> bool:
@@ -229,7 +242,7 @@ class FileKeyStore:
             self._insert(index, new_next)
             return True
 
-        return await asyncio.to_thread(self._run, rotate)
+        return await _in_thread(self._run, rotate)
 
 
 def _meta(key: StoredKey) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
@@ -244,7 +244,12 @@ class SqlKeyStore:
 
 
 class _errors:
-    """Map driver connection failures to ``StorageUnavailable`` (one clear line)."""
+    """Map every database failure to ``StorageUnavailable`` (one clear line, no SQL text).
+
+    Covers driver errors (``DBAPIError``), pool exhaustion (``sqlalchemy.exc.TimeoutError``),
+    any other ``SQLAlchemyError`` and socket-level ``OSError``. ``IntegrityError`` passes
+    through: the callers turn it into a lost race or a duplicate kid.
+    """
 
     async def __aenter__(self) -> None:
         return None
@@ -252,8 +257,10 @@ class _errors:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
         if exc is None or isinstance(exc, IntegrityError):
             return
-        if isinstance(exc, OperationalError | DBAPIError | OSError):
-            raise StorageUnavailable(f"key store database unavailable: {type(exc).__name__}")
+        if isinstance(exc, SQLAlchemyError | OSError):
+            raise StorageUnavailable(
+                f"key store database unavailable: {type(exc).__name__}"
+            ) from None
 
 
 def _meta(key: StoredKey) -> dict[str, Any]:
