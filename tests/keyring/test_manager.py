@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -313,3 +314,98 @@ async def test_rotation_is_a_logged_security_event(
     (record,) = [r for r in caplog.records if getattr(r, "event", "") == "signing_key_rotated"]
     assert record.levelno == logging.WARNING
     assert record.kid == m.active.kid  # type: ignore[attr-defined]
+
+
+class _FlakyStore(_FailingStore):
+    """list_keys raises ``error`` while ``fail`` is set (what a broken disk or driver does)."""
+
+    def __init__(self, inner: KeyStore, error: BaseException) -> None:
+        super().__init__(inner)
+        self.error = error
+
+    async def list_keys(self) -> list[StoredKey]:
+        if self.fail:
+            raise self.error
+        return list(await self.inner.list_keys())
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(28, "No space left on device"), RuntimeError("boom"), ValueError("kid=secret")],
+    ids=["oserror", "runtime", "value"],
+)
+async def test_polling_loop_survives_any_error_and_picks_up_later_changes(
+    store_factory: Callable[[], KeyStore],
+    clock: FixedClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    error: BaseException,
+) -> None:
+    """run_polling: a tick that raises anything (not only TokenwardError) is logged by type
+    and the loop keeps going; once the store recovers it converges on the rotation."""
+    rotator = manager(store_factory(), clock)
+    await rotator.load()
+    flaky = _FlakyStore(store_factory(), error)
+    m = manager(flaky, clock)  # type: ignore[arg-type]
+    await m.load()
+    before = m.active.kid
+    await rotator.rotate()
+
+    ticks = 0
+    real_sleep = asyncio.sleep
+    done = asyncio.Event()
+
+    async def fake_sleep(delay: float) -> None:
+        # The poll interval passes instantly; tick 1 fails, tick 2 sees the recovered store.
+        nonlocal ticks
+        if delay == POLL:
+            ticks += 1
+            flaky.fail = ticks == 1
+            if ticks == 3:
+                done.set()
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    with caplog.at_level(logging.WARNING, logger="tokenward.keyring"):
+        task = asyncio.create_task(m.run_polling())
+        waiter = asyncio.create_task(done.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        assert not task.done(), f"the polling loop died: {task.exception()!r}"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert m.active.kid == rotator.active.kid != before
+    (failed,) = [r for r in caplog.records if r.getMessage() == "key_poll_failed"]
+    assert failed.exc_type == type(error).__name__  # type: ignore[attr-defined]
+    assert failed.levelno == logging.WARNING
+    # type only: the exception's text (which could quote a key or a path) is never logged
+    assert str(error.args[-1]) not in repr(vars(failed))
+    assert failed.exc_info is None
+
+
+async def test_key_generation_runs_off_the_event_loop_thread(
+    store: KeyStore, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RSA generation (~100 ms) in load/rotate/schedule must not block the event loop."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    real = StoredKey.generate.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type[StoredKey], alg: str, state: KeyState, *, now: float) -> StoredKey:
+        threads.append(threading.get_ident())
+        result: StoredKey = real(cls, alg, state, now=now)
+        return result
+
+    monkeypatch.setattr(StoredKey, "generate", classmethod(spy))
+    m = manager(store, clock, rotate_every=POLL)
+    await m.load()
+    first = m.active.kid
+    await m.rotate()
+    second = m.active.kid
+    clock.advance(POLL)
+    assert await m.maybe_rotate()
+    await m.generate()
+    assert len({first, second, m.active.kid}) == 3
+    assert len(threads) >= 5  # load 2, rotate 1, schedule 1, generate 1
+    assert loop_thread not in threads

@@ -167,8 +167,9 @@ class KeyManager:
         keys = await self.store.list_keys()
         if not any(k.state is KeyState.ACTIVE for k in keys):
             now = self.clock.now()
-            active = self._new(KeyState.ACTIVE, now)
-            next_key = self._new(KeyState.NEXT, now)
+            active, next_key = await asyncio.gather(
+                self._new(KeyState.ACTIVE, now), self._new(KeyState.NEXT, now)
+            )
             if await self.store.initialize(active, next_key):
                 self.created_on_load = True
                 _log.info("signing_keys_created", extra={"kid": active.kid, "next": next_key.kid})
@@ -200,10 +201,19 @@ class KeyManager:
             await self._safe_tick()
 
     async def _safe_tick(self) -> None:
+        """:meth:`tick`, but no exception ever escapes: the poller must outlive any failure.
+
+        The log line carries the error code and the exception *type* only: an exception's
+        message or arguments could quote a key or a connection string.
+        """
         try:
             await self.tick()
-        except TokenwardError as exc:
-            _log.warning("key_poll_failed", extra={"code": exc.code})
+        except Exception as exc:  # anything (CancelledError is a BaseException: it stops us)
+            code = exc.code if isinstance(exc, TokenwardError) else "internal_error"
+            _log.warning(
+                "key_poll_failed",
+                extra={"event": "key_poll_failed", "code": code, "exc_type": type(exc).__name__},
+            )
 
     def install_sighup(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Poll immediately on SIGHUP. False where signals are unavailable (Windows, threads)."""
@@ -237,7 +247,7 @@ class KeyManager:
 
     async def generate(self, *, alg: str | None = None) -> StoredKey:
         """Add a new ``next`` key (published now, promoted by a later rotation)."""
-        key = self._new(KeyState.NEXT, self.clock.now(), alg=alg)
+        key = await self._new(KeyState.NEXT, self.clock.now(), alg=alg)
         await self.store.put_key(key)
         self._apply(await self.store.list_keys(), source="local")
         return key
@@ -265,7 +275,8 @@ class KeyManager:
             raise ConfigurationError("the key store has no active key; run load() first")
         now = self.clock.now()
         old = actives[0]
-        promoted = (nexts[0] if nexts else self._new(KeyState.NEXT, now)).with_state(
+        new_next = await self._new(KeyState.NEXT, now)
+        promoted = (nexts[0] if nexts else await self._new(KeyState.NEXT, now)).with_state(
             KeyState.ACTIVE, activated_at=now
         )
         if not nexts:  # no pre-published key (deleted by hand): publish one and promote it
@@ -273,9 +284,7 @@ class KeyManager:
         retired = old.with_state(
             KeyState.RETIRED, retired_at=now, retire_after=now + self.retire_period
         )
-        return await self.store.rotate(
-            active=retired, next_key=promoted, new_next=self._new(KeyState.NEXT, now)
-        )
+        return await self.store.rotate(active=retired, next_key=promoted, new_next=new_next)
 
     async def maybe_rotate(self) -> bool:
         """Rotate if the schedule says so (``rotate_every``); True if this call rotated."""
@@ -328,8 +337,9 @@ class KeyManager:
 
     # --- internals --- #
 
-    def _new(self, state: KeyState, now: float, *, alg: str | None = None) -> StoredKey:
-        return StoredKey.generate(alg or self.alg, state, now=now)
+    async def _new(self, state: KeyState, now: float, *, alg: str | None = None) -> StoredKey:
+        # RSA generation takes ~100 ms: a worker thread keeps the event loop serving requests.
+        return await asyncio.to_thread(StoredKey.generate, alg or self.alg, state, now=now)
 
     def _apply(self, keys: Sequence[StoredKey], *, source: str) -> None:
         actives = [k for k in keys if k.state is KeyState.ACTIVE]
