@@ -52,6 +52,8 @@ async def test_r1_reuse_revokes_family_and_its_access_tokens(
     r1 = await service.login("alice", PASSWORD)
     world.clock.advance(10)
     r2 = await service.refresh(r1.refresh_token)
+    replayed = await service.refresh_info(r1.refresh_token)
+    assert replayed is not None
     world.clock.advance(10)
     with caplog.at_level(logging.WARNING, logger="tokenward"):
         with pytest.raises(InvalidGrant):
@@ -69,6 +71,8 @@ async def test_r1_reuse_revokes_family_and_its_access_tokens(
     assert len(events) == 1
     assert events[0].levelno == logging.WARNING
     assert getattr(events[0], "sid", None) == r1.session_id
+    # the replayed token's selector (not secret) survives the log redaction
+    assert getattr(events[0], "refresh_id", None) == replayed.id
     # other sessions of the same user are untouched
     other = await service.login("alice", PASSWORD)
     assert (await world.validator.avalidate(other.access.token)).subject == alice.id

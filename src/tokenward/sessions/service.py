@@ -256,7 +256,7 @@ class AuthService(AccountAdmin):
             "refresh_token_reuse_detected",
             sub=record.user_id,
             sid=record.family_id,
-            token_id=record.id,
+            refresh_id=record.id,
             code=InvalidGrant.code,
         )
         raise InvalidGrant()
