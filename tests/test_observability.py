@@ -195,3 +195,40 @@ async def test_log_context_binds_fields_per_task(
     assert inner == {"r1": "j-r1", "r2": "j-r2"}
     assert "request_id" not in got[-1]
     assert "hunter2" not in stream.getvalue()
+
+
+async def test_request_histogram_labels_stay_bounded_under_bogus_methods_and_paths() -> None:
+    """50 made-up methods and 50 distinct raw paths must not create new series: methods fold
+    into HTTP_METHODS or OTHER, routes into the template or <unmatched>."""
+    import httpx
+    from fastapi import FastAPI
+
+    from tokenward.observability import HTTP_METHODS
+    from tokenward.service.middleware import RequestContextMiddleware
+
+    app = FastAPI()
+
+    @app.api_route("/items/{item_id}", methods=["GET", "POST"])
+    async def item(item_id: str) -> dict[str, str]:
+        return {"id": item_id}
+
+    metrics = Metrics()
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for i in range(50):
+            await client.request(f"FOO{i}", f"/items/{i}")  # matched path, bogus method
+            await client.request("GET", f"/nowhere/{i}")  # unmatched raw path
+            await client.request(f"BAR{i}", f"/nowhere/x{i}")
+            await client.get(f"/items/{i}")
+    samples = [
+        s
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name.endswith("http_request_duration_seconds_count")
+    ]
+    assert {s.labels["method"] for s in samples} <= HTTP_METHODS | {"OTHER"}
+    assert {s.labels["route"] for s in samples} == {"/items/{item_id}", "<unmatched>"}
+    assert len(samples) <= 6  # (route, method, status) combinations actually seen
+    assert sum(s.value for s in samples) == 200
+    assert "OTHER" in {s.labels["method"] for s in samples}

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = [
+    "HTTP_METHODS",
     "LOGIN_OUTCOMES",
     "REFRESH_OUTCOMES",
     "SECURITY_EVENTS",
@@ -178,10 +179,11 @@ class Metrics:
 
     def observe_request(self, *, route: str, method: str, status: int, seconds: float) -> None:
         """Record one HTTP request. ``route`` must be the route *template* (``/users/{id}``),
-        never the raw path, or label cardinality is attacker-controlled."""
-        self.request_duration.labels(route=route, method=method, status=str(status)).observe(
-            seconds
-        )
+        never the raw path, or label cardinality is attacker-controlled. ``method`` is
+        folded into :data:`HTTP_METHODS` or ``"OTHER"`` (RFC 9110 sec. 9.1 lets a client
+        send any token as a method; each one would otherwise be a new series)."""
+        label = method if method in HTTP_METHODS else "OTHER"
+        self.request_duration.labels(route=route, method=label, status=str(status)).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry and its content type."""
@@ -200,6 +202,10 @@ def _code(error: BaseException | None, ok: str) -> str:
         return ok
     code = getattr(error, "code", None)
     return code if isinstance(code, str) else "error"
+
+
+#: the ``method`` label values of ``http_request_duration_seconds``; anything else is OTHER
+HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 # --- logging --- #

@@ -55,14 +55,22 @@ class RequestContextMiddleware:
             with log_context(request_id=request_id):
                 await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or _UNMATCHED
             self.metrics.observe_request(
-                route=template,
-                method=scope["method"],
+                route=_route_label(scope),
+                method=scope["method"],  # folded to a fixed set by observe_request
                 status=status,
                 seconds=time.perf_counter() - start,
             )
+
+
+def _route_label(scope: Scope) -> str:
+    """The matched route's template (``/users/{id}``), else the fixed ``<unmatched>``.
+
+    Only a string template of a matched route object qualifies: never ``scope["path"]``,
+    which the client chooses freely (unbounded label cardinality).
+    """
+    template = getattr(scope.get("route"), "path", None)
+    return template if isinstance(template, str) and template else _UNMATCHED
 
 
 def _request_id(scope: Scope) -> str:
