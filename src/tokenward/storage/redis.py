@@ -7,6 +7,19 @@ the jti / sid / subject keys. Without the marker (Redis restarted or flushed) th
 not answer, and :class:`FallbackRevocationStore` asks SQL instead, so an empty cache never
 accepts a revoked token. Redis must run with ``maxmemory-policy noeviction``: an evicted
 entry would be a forgotten revocation.
+
+**Propagation bound.** A revocation written through any instance is seen by every instance
+at once (bound 0) whenever its Redis write succeeds, or fails but the marker delete
+(``invalidate``) succeeds. When *both* fail (typically a Redis timeout), the cache may lack
+the entry while the marker still stands. The marker therefore lives at most ``ready_ttl``
+seconds (default 30, :data:`DEFAULT_READY_TTL`), counted from the moment the rebuild began
+to read SQL: it carries its deadline as its value (checked against the instance clock in
+the same ``MGET``) and a Redis ``PX`` expiry (checked by Redis's own clock). Once it is gone,
+every instance answers from SQL and rebuilds the cache from SQL (one rebuild at a time per
+instance). So **no instance trusts a cache that misses a committed revocation for longer
+than ``ready_ttl`` seconds** after that revocation's SQL commit; the writing instance
+itself reads SQL at once. Steady-state look-ups stay one round trip; the price is one
+rebuild (a full read of the live revocations) per instance every ``ready_ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -30,9 +43,18 @@ from tokenward.clock import Clock
 from tokenward.errors import ConfigurationError, StorageUnavailable
 from tokenward.storage.base import RevocationDump, RevocationSource, RevocationStore
 
-__all__ = ["DurableRevocations", "FallbackRevocationStore", "RedisRevocationStore", "create_redis"]
+__all__ = [
+    "DEFAULT_READY_TTL",
+    "DurableRevocations",
+    "FallbackRevocationStore",
+    "RedisRevocationStore",
+    "create_redis",
+]
 
 T = TypeVar("T")
+
+#: seconds a rebuilt cache is trusted before it must be rebuilt from SQL (the bound above)
+DEFAULT_READY_TTL = 30.0
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
@@ -82,12 +104,24 @@ class RedisRevocationStore:
 
     :param client: a ``redis.asyncio.Redis`` (see :func:`create_redis`)
     :param key_prefix: namespace of every key (``[A-Za-z0-9_.:-]``)
-    :param clock: turns ``expires_at`` into TTLs
+    :param clock: turns ``expires_at`` into TTLs and dates the ready marker
+    :param ready_ttl: seconds a rebuild is trusted (the propagation bound of a revocation
+        whose Redis write and invalidation both failed; see the module docstring)
     """
 
-    def __init__(self, client: aioredis.Redis, *, key_prefix: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        key_prefix: str,
+        clock: Clock,
+        ready_ttl: float = DEFAULT_READY_TTL,
+    ) -> None:
         if not _PREFIX_RE.fullmatch(key_prefix):
             raise ConfigurationError("key_prefix must match [A-Za-z0-9_.:-]{1,100}")
+        if not 0 < ready_ttl <= 3600:
+            raise ConfigurationError("ready_ttl must be in (0, 3600] seconds")
+        self._ready_ttl = ready_ttl
         self._redis = client
         self._prefix = key_prefix
         self._clock = clock
@@ -121,13 +155,14 @@ class RedisRevocationStore:
     async def lookup(
         self, *, issuer: str, jti: str, sid: str | None, sub: str, iat: float
     ) -> bool | None:
-        """One ``MGET``; ``None`` when the cache is not loaded (no ready marker)."""
+        """One ``MGET``; ``None`` when the cache is not loaded (no ready marker, or its
+        deadline has passed)."""
         keys = [self._key("ready"), self._key("jti", issuer, jti), self._key("sub", sub)]
         if sid is not None:
             keys.append(self._key("sid", sid))
         async with _unavailable_on_error():
             values: list[Any] = await self._redis.mget(keys)
-        if values[0] is None:
+        if values[0] is None or not self._clock.now() < _deadline(values[0]):
             return None
         if values[1] is not None or (len(values) > 3 and values[3] is not None):
             return True
@@ -147,8 +182,12 @@ class RedisRevocationStore:
         return 0
 
     async def rebuild_from(self, source: RevocationSource) -> int:
-        """Load every live entry of ``source``, then mark the cache ready; returns the count."""
-        dump = await source.dump_revocations(now=self._clock.now())
+        """Load every live entry of ``source``, then mark the cache ready for ``ready_ttl``
+        seconds counted from *before* the read, so the marker never outlives the bound for a
+        revocation committed while the rebuild ran; returns the count."""
+        started = self._clock.now()
+        deadline = started + self._ready_ttl
+        dump = await source.dump_revocations(now=started)
         entries: list[tuple[str, float, float]] = [
             *((self._key("jti", i, j), 1.0, e) for i, j, e in dump.jtis),
             *((self._key("sid", s), 1.0, e) for s, e in dump.sessions),
@@ -162,7 +201,9 @@ class RedisRevocationStore:
                     if ttl > 0:
                         await self._upsert(keys=[key], args=[repr(value), ttl], client=pipe)
                 await pipe.execute()
-            await self._redis.set(self._key("ready"), b"1")
+            left = self._ttl_ms(deadline)
+            if left > 0:
+                await self._redis.set(self._key("ready"), repr(deadline), px=left)
         return len(entries)
 
     async def invalidate(self) -> None:
@@ -179,6 +220,13 @@ class RedisRevocationStore:
         return deleted
 
 
+def _deadline(marker: Any) -> float:
+    try:
+        return float(marker)
+    except (TypeError, ValueError):  # a foreign or pre-TTL marker: not trusted
+        return -math.inf
+
+
 class DurableRevocations(RevocationStore, RevocationSource, Protocol):
     """The durable side of :class:`FallbackRevocationStore` (``SqlStore``, ``MemoryStore``)."""
 
@@ -190,7 +238,10 @@ class FallbackRevocationStore:
     when it is loaded and reachable; otherwise ``durable`` answers, or, with
     ``fail_closed=True``, an unreachable Redis raises ``StorageUnavailable``. A failed cache
     write marks the cache stale: this instance reads from ``durable`` and rebuilds Redis as
-    soon as it answers again. Never does a Redis failure turn into "not revoked".
+    soon as it answers again; it also deletes the ready marker so the other instances read
+    ``durable`` too, and if that delete fails as well they stop trusting the cache when the
+    marker's ``ready_ttl`` runs out (the propagation bound in the module docstring). Never
+    does a Redis failure turn into "not revoked" for longer than that bound.
 
     :param retry_after: seconds to stop trying Redis after it failed (circuit breaker)
     """
