@@ -202,7 +202,7 @@ class Cli:
         if settings.keys.source == "sql":
             from tokenward.storage.sql import create_engine
 
-            engine = create_engine(settings.database_url)
+            engine = create_engine(settings.database_url, schema=settings.database.pg_schema)
         self.ensure_data_dir()
         try:
             manager = await open_signing_keys(settings, engine=engine, clock=SystemClock())

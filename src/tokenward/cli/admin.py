@@ -178,8 +178,9 @@ def build_db_app() -> typer.Typer:
 
             settings = cli.settings()
             cli.ensure_data_dir()
-            await upgrade_database(settings.database_url)
-            revision = await current_revision(settings.database_url)
+            schema = settings.database.pg_schema  # the schema the service will use
+            await upgrade_database(settings.database_url, schema=schema)
+            revision = await current_revision(settings.database_url, schema=schema)
             cli.emit({"revision": revision}, lambda: cli.out.print(f"database at {revision}"))
 
         cli.run(body())
@@ -193,7 +194,10 @@ def build_db_app() -> typer.Typer:
             from tokenward.storage.sql import current_revision, head_revision
 
             cli.ensure_data_dir()
-            revision = await current_revision(cli.settings().database_url)
+            settings = cli.settings()
+            revision = await current_revision(
+                settings.database_url, schema=settings.database.pg_schema
+            )
             head = head_revision()
             data = {"current": revision, "head": head, "up_to_date": revision == head}
             cli.emit(
