@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -93,6 +92,8 @@ class Load:
     requests: int = 0
     issued: list[str] = field(default_factory=list)
     refresh_tokens: list[str] = field(default_factory=list)
+    #: (login refresh token, the refresh token it was rotated into): one session family each
+    chains: list[tuple[str, str]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def check(self, label: str, response: httpx.Response) -> None:
@@ -122,6 +123,7 @@ class Load:
                     pair = response.json()
                     self.issued.append(pair["access_token"])
                     self.refresh_tokens.append(pair["refresh_token"])
+                    self.chains.append((body["refresh_token"], pair["refresh_token"]))
                     self.check(f"me@{issuer.name}", await issuer.me(pair["access_token"]))
             await asyncio.sleep(0)  # yield to the other worker (not a timing sleep)
 
@@ -139,7 +141,7 @@ def kid_of(token: str) -> str:
 
 @pytest.fixture
 async def pg_database(pg_url: str, unique_prefix: str) -> AsyncIterator[str]:
-    """A fresh PostgreSQL database (the service has no per-schema setting)."""
+    """A fresh PostgreSQL database shared by both instances and the CLI subprocess."""
     admin = create_async_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     async with admin.connect() as conn:
         await conn.exec_driver_sql(f'CREATE DATABASE "{unique_prefix}"')
@@ -150,18 +152,16 @@ async def pg_database(pg_url: str, unique_prefix: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def shared_env(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def shared_env(
+    pg_database: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """One configuration for both instances and the CLI process: SQL key store, same KEK."""
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENWARD__"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
     env = {
         "TOKENWARD__DATABASE__URL": pg_database,
         "TOKENWARD__KEYS__SOURCE": "sql",
         "TOKENWARD__KEYS__KEK": generate_kek(),
         "TOKENWARD__KEYS__POLL_SECONDS": str(POLL_SECONDS),
-        "TOKENWARD__SERVICE__DATA_DIR": str(tmp_path / "data"),
+        "TOKENWARD__SERVICE__DATA_DIR": str(clean_env / "data"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -276,11 +276,34 @@ async def test_rotation_under_load_with_two_instances(
                 await instance.runtime.validator.avalidate(before[0]["access_token"])
             assert (await instance.me(before[0]["access_token"])).status_code == 401
 
-        # a stolen refresh token replayed: reuse detected (a security event, and a metric)
-        replayed = await b.client.post(
-            "/auth/refresh", json={"refresh_token": load.refresh_tokens[0]}
-        )
-        assert replayed.status_code in (400, 401)
+        # a stolen refresh token replayed: reuse detected (a security event, and a metric),
+        # and the whole family dies (RFC 9700 sec. 4.14.2). First the legitimate client
+        # refreshes once more at the current time, so the family has a live access token.
+        stolen, newest_refresh = load.chains[0]
+        fresh = await a.client.post("/auth/refresh", json={"refresh_token": newest_refresh})
+        assert fresh.status_code == 200, fresh.text
+        newest = fresh.json()
+        for instance in (a, b):
+            assert (await instance.me(newest["access_token"])).status_code == 200
+        reuse_metric = 'refresh_total{outcome="reuse_detected"}'
+        reuse_before = await b.metric(reuse_metric)
+        replayed = await b.client.post("/auth/refresh", json={"refresh_token": stolen})
+        assert replayed.status_code == 400
+        assert replayed.json()["error"] == "invalid_grant"
+        assert await b.metric(reuse_metric) == reuse_before + 1
+        (event,) = [
+            r for r in caplog.records if getattr(r, "event", None) == "refresh_token_reuse_detected"
+        ]
+        assert event.levelno == logging.WARNING
+        # the family's newest tokens are refused afterwards, on both instances
+        for instance in (a, b):
+            assert (await instance.me(newest["access_token"])).status_code == 401
+            refused = await instance.client.post(
+                "/auth/refresh", json={"refresh_token": newest["refresh_token"]}
+            )
+            assert refused.status_code == 400
+            assert refused.json()["error"] == "invalid_grant"
+        secrets_seen = [stolen, newest_refresh, newest["access_token"], newest["refresh_token"]]
 
         # metrics moved on both instances
         for instance in (a, b):
@@ -290,14 +313,12 @@ async def test_rotation_under_load_with_two_instances(
             assert await instance.metric('token_validations_total{result="ok"}') > 0
             assert await instance.metric("key_rotations_total") == 2
             assert await instance.metric("http_request_duration_seconds_count") > 0
-        assert await b.metric('refresh_total{outcome="reuse_detected"}') == 1
-        assert any(
-            getattr(r, "event", None) == "refresh_token_reuse_detected" for r in caplog.records
-        )
+        assert await b.metric(reuse_metric) == 1  # only the replay above was reuse
 
         secrets_issued = [PASSWORD, *load.issued, *load.refresh_tokens]
         secrets_issued += [t["access_token"] for t in before]
         secrets_issued += [t["refresh_token"] for t in before]
+        secrets_issued += secrets_seen
         assert_no_secrets_logged(caplog.records, secrets_issued)
 
 
