@@ -7,7 +7,7 @@ except where a test checks the default parameters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,10 @@ def signing_key() -> Key:
 
 
 @pytest.fixture
-def hasher() -> PasswordHasher:
-    return PasswordHasher.for_testing()
+def hasher() -> Iterator[PasswordHasher]:
+    hasher = PasswordHasher.for_testing()
+    yield hasher
+    hasher.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ and cut off every token of the subject issued before now (security profile sec. 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -59,7 +58,7 @@ class AccountAdmin(SessionRevocation):
             id=uuid.uuid4().hex,
             username=username,
             username_key=key,
-            password_hash=await asyncio.to_thread(self._hasher.hash, password),
+            password_hash=await self._hasher.ahash(password),
             roles=_check_roles(roles),
             claims=_check_claims(claims),
             created_at=self._clock.now(),
@@ -70,7 +69,7 @@ class AccountAdmin(SessionRevocation):
     async def set_password(self, user_id: str, password: str) -> None:
         """Change the password and end every session of the user (security profile R9)."""
         self._check_new_password(password)
-        new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        new_hash = await self._hasher.ahash(password)
         now = self._clock.now()
         user = await self._get_user(user_id)
         await self._users.update_user(
@@ -112,7 +111,7 @@ class AccountAdmin(SessionRevocation):
 
     async def _rehash(self, user: UserRecord, password: str) -> UserRecord:
         """Upgrade a hash made with old parameters after a successful login (L7)."""
-        new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        new_hash = await self._hasher.ahash(password)
         current = await self._users.get_user(user.id)
         if current is None or current.password_hash != user.password_hash:
             return user  # changed meanwhile (e.g. set_password): keep the newer state

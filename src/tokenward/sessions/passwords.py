@@ -13,19 +13,32 @@ Security choices (security profile sec. 6):
   Authentication Cheat Sheet, "Authentication Responses").
 * :meth:`PasswordHasher.verify` returns ``False`` for a mismatch *and* for an invalid stored
   hash; it never raises on those.
+* The async methods (:meth:`PasswordHasher.ahash`, :meth:`~PasswordHasher.averify`,
+  :meth:`~PasswordHasher.averify_dummy`) run on the hasher's **own bounded thread pool**
+  (``max_workers`` threads, default ``os.cpu_count()``), never on asyncio's shared default
+  executor: at most ``max_workers`` Argon2 computations (64 MiB each by default) run at once,
+  so a login flood cannot exhaust memory nor starve ``getaddrinfo`` and file I/O on the
+  default pool. At most ``max_waiting`` jobs wait for a thread; beyond that a call fails fast
+  with :class:`~tokenward.errors.Throttled` (``retry_after=1``, HTTP 429) without hashing.
+  The dummy verification takes exactly the same path as a real one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import threading
 import unicodedata
-from typing import Final
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Final, TypeVar
 
 import argon2
 import argon2.exceptions
 import argon2.profiles
 
-from tokenward.errors import InvalidRequest
+from tokenward.errors import InvalidRequest, Throttled
 
 __all__ = [
     "DEFAULT_PARAMETERS",
@@ -56,6 +69,11 @@ TEST_PARAMETERS: Final = argon2.Parameters(
     memory_cost=8,
     parallelism=1,
 )
+
+#: jobs allowed to wait for a hashing thread, per thread, unless configured
+WAITING_PER_WORKER: Final = 4
+
+_T = TypeVar("_T")
 
 _VERIFY_ERRORS = (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError)
 
@@ -104,16 +122,47 @@ class PasswordHasher:
     :param parameters: Argon2 parameters; default :data:`DEFAULT_PARAMETERS` (RFC 9106
         low-memory profile). Must be Argon2id.
     :param max_bytes: password cap in UTF-8 bytes (default 1024)
+    :param max_workers: threads of the hashing pool used by the async methods (default
+        ``os.cpu_count()``); bounds the memory of concurrent hashes
+    :param max_waiting: jobs that may wait for a thread (default ``4 * max_workers``); more
+        are refused with :class:`~tokenward.errors.Throttled`
+
+    The pool is created on first use; :meth:`close` / :meth:`aclose` shut it down (a later
+    call creates a new one).
     """
 
-    __slots__ = ("_dummy_hash", "_hasher", "_max_bytes", "_parameters")
+    __slots__ = (
+        "_dummy_hash",
+        "_executor",
+        "_hasher",
+        "_lock",
+        "_max_bytes",
+        "_max_waiting",
+        "_max_workers",
+        "_parameters",
+        "_pending",
+    )
 
     def __init__(
-        self, *, parameters: argon2.Parameters | None = None, max_bytes: int = MAX_PASSWORD_BYTES
+        self,
+        *,
+        parameters: argon2.Parameters | None = None,
+        max_bytes: int = MAX_PASSWORD_BYTES,
+        max_workers: int | None = None,
+        max_waiting: int | None = None,
     ) -> None:
         params = DEFAULT_PARAMETERS if parameters is None else parameters
         if params.type is not argon2.Type.ID:
             raise ValueError("only Argon2id is supported (RFC 9106 sec. 4)")
+        workers = (os.cpu_count() or 1) if max_workers is None else max_workers
+        waiting = WAITING_PER_WORKER * workers if max_waiting is None else max_waiting
+        if workers < 1 or waiting < 0:
+            raise ValueError("max_workers must be >= 1 and max_waiting >= 0")
+        self._max_workers = workers
+        self._max_waiting = waiting
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
         self._parameters = params
         self._hasher = argon2.PasswordHasher.from_parameters(params)
         self._max_bytes = max_bytes
@@ -121,9 +170,11 @@ class PasswordHasher:
         self._dummy_hash = self._hasher.hash(secrets.token_bytes(32))
 
     @classmethod
-    def for_testing(cls) -> PasswordHasher:
+    def for_testing(
+        cls, *, max_workers: int | None = None, max_waiting: int | None = None
+    ) -> PasswordHasher:
         """A hasher with :data:`TEST_PARAMETERS` (fast, insecure; for test suites only)."""
-        return cls(parameters=TEST_PARAMETERS)
+        return cls(parameters=TEST_PARAMETERS, max_workers=max_workers, max_waiting=max_waiting)
 
     @property
     def parameters(self) -> argon2.Parameters:
@@ -167,6 +218,65 @@ class PasswordHasher:
         """
         self.verify(self._dummy_hash, password)
         return False
+
+    @property
+    def pending(self) -> int:
+        """Hash jobs submitted to the pool and not finished yet (running or waiting)."""
+        return self._pending
+
+    async def ahash(self, password: str) -> str:
+        """:meth:`hash` on the bounded pool.
+
+        :raises InvalidRequest: as :meth:`hash` (checked before queueing)
+        :raises Throttled: more than ``max_waiting`` jobs already wait (nothing hashed)
+        """
+        self.check_length(password)
+        return await self._run(self.hash, password)
+
+    async def averify(self, password_hash: str, password: str) -> bool:
+        """:meth:`verify` on the bounded pool; raises like :meth:`ahash`."""
+        self.check_length(password)
+        return await self._run(self.verify, password_hash, password)
+
+    async def averify_dummy(self, password: str) -> bool:
+        """:meth:`verify_dummy` on the bounded pool: the same path and cost as
+        :meth:`averify` (OWASP Authentication Cheat Sheet); always ``False``."""
+        self.check_length(password)
+        await self._run(self.verify, self._dummy_hash, password)
+        return False
+
+    async def _run(self, fn: Callable[..., _T], *args: str) -> _T:
+        with self._lock:
+            if self._pending >= self._max_workers + self._max_waiting:
+                # refuse before queueing: bounded memory and latency under a flood
+                raise Throttled("password hashing busy", retry_after=1)
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    self._max_workers, thread_name_prefix="tokenward-argon2"
+                )
+            future = self._executor.submit(fn, *args)
+            self._pending += 1
+        future.add_done_callback(self._finished)  # also runs when cancelled before starting
+        return await asyncio.wrap_future(future)
+
+    def _finished(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def close(self) -> None:
+        """Shut the hashing pool down, waiting for running jobs; queued jobs are cancelled."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """Shut the pool down without blocking the event loop; queued jobs are cancelled and
+        running ones finish in their threads."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def needs_rehash(self, password_hash: str) -> bool:
         """``True`` when ``password_hash`` was made with other parameters than the current ones."""

@@ -24,7 +24,6 @@ follow the security profile sec. 4 and 6:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -125,7 +124,8 @@ class AuthService(AccountAdmin):
         """Check a username and password (throttled); for login and the OAuth password grant.
 
         :raises InvalidRequest: malformed input (no hash is computed)
-        :raises Throttled: the account or the client is locked; nothing was verified
+        :raises Throttled: the account or the client is locked, or the hashing pool is
+            saturated; nothing was verified
         :raises InvalidCredentials: unknown user, wrong password or disabled account alike
         """
         key = normalize_username(username)
@@ -136,11 +136,16 @@ class AuthService(AccountAdmin):
             self._outcome("login", "throttled")  # the lock itself was logged when it began
             raise
         user = await self._users.get_user_by_username(key)
-        if user is None:
-            # Same Argon2id cost as a wrong password (OWASP Authentication Cheat Sheet).
-            ok = await asyncio.to_thread(self._hasher.verify_dummy, password)
-        else:
-            ok = await asyncio.to_thread(self._hasher.verify, user.password_hash, password)
+        try:
+            if user is None:
+                # Same Argon2id cost and path as a wrong password (OWASP Authentication
+                # Cheat Sheet), on the hasher's bounded pool.
+                ok = await self._hasher.averify_dummy(password)
+            else:
+                ok = await self._hasher.averify(user.password_hash, password)
+        except Throttled:
+            self._outcome("login", "throttled")  # hashing pool saturated: nothing verified
+            raise
         if user is None or not ok or user.disabled:
             await self._throttle.record_failure(key, ip)
             self._outcome("login", "failed")
