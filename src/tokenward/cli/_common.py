@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Cli", "ConfigOpt", "DevOpt", "JsonOpt", "fmt_time", "parse_claims"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -158,6 +159,22 @@ class Cli:
                 code="internal_error",
             )
 
+    def with_runtime(
+        self, work: Callable[[Runtime], Awaitable[_T]], then: Callable[[_T], object] | None = None
+    ) -> _T:
+        """The common command shape: open the service runtime, ``await work(runtime)``, close
+        it, then call ``then(result)`` (typically :meth:`emit`); all of it under the error
+        policy of :meth:`run`. Returns ``work``'s result."""
+        return self.run(_within(self.runtime, work, then))
+
+    def with_keys(
+        self,
+        work: Callable[[KeyManager], Awaitable[_T]],
+        then: Callable[[_T], object] | None = None,
+    ) -> _T:
+        """Like :meth:`with_runtime` over the key manager alone (:meth:`keys`)."""
+        return self.run(_within(self.keys, work, then))
+
     @staticmethod
     def _debug() -> None:
         if os.environ.get("TOKENWARD_DEBUG") == "1":
@@ -215,3 +232,15 @@ class Cli:
         finally:
             if engine is not None:
                 await engine.dispose()
+
+
+async def _within(
+    opener: Callable[[], contextlib.AbstractAsyncContextManager[_R]],
+    work: Callable[[_R], Awaitable[_T]],
+    then: Callable[[_T], object] | None,
+) -> _T:
+    async with opener() as resource:
+        result = await work(resource)
+    if then is not None:
+        then(result)
+    return result

@@ -6,12 +6,15 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tokenward.cli._common import EXIT_USAGE, Cli, ConfigOpt, DevOpt, JsonOpt
 from tokenward.cli.keys import key_row
+
+if TYPE_CHECKING:
+    from tokenward.service import Runtime
 
 __all__ = ["CONFIG_TEMPLATE", "build_db_app", "register_admin"]
 
@@ -215,22 +218,24 @@ def build_db_app() -> typer.Typer:
         """Delete expired refresh records, expired revocations and expired retired keys."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                now = rt.clock.now()
-                refresh = await rt.store.prune_refresh(now=now)
-                revocations = await rt.revocations.prune_revocations(now=now)
-                prune_keys = getattr(rt.keys, "prune", None)
-                keys = await prune_keys() if prune_keys is not None else []
-            data = {"refresh": refresh, "revocations": revocations, "keys": keys}
+        async def body(rt: Runtime) -> dict[str, Any]:
+            now = rt.clock.now()
+            prune_keys = getattr(rt.keys, "prune", None)
+            return {
+                "refresh": await rt.store.prune_refresh(now=now),
+                "revocations": await rt.revocations.prune_revocations(now=now),
+                "keys": await prune_keys() if prune_keys is not None else [],
+            }
+
+        def show(data: dict[str, Any]) -> None:
             cli.emit(
                 data,
                 lambda: cli.out.print(
-                    f"removed {refresh} refresh records, {revocations} revocations, "
-                    f"{len(keys)} keys"
+                    f"removed {data['refresh']} refresh records, "
+                    f"{data['revocations']} revocations, {len(data['keys'])} keys"
                 ),
             )
 
-        cli.run(body())
+        cli.with_runtime(body, show)
 
     return app

@@ -57,11 +57,10 @@ def build_keys_app() -> typer.Typer:
         """List signing keys: kid, alg, state, created, retire-after."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.keys() as manager:
-                _show(cli, manager, "signing keys")
+        async def body(manager: KeyManager) -> None:
+            _show(cli, manager, "signing keys")
 
-        cli.run(body())
+        cli.with_keys(body)
 
     @app.command()
     def generate(
@@ -75,18 +74,17 @@ def build_keys_app() -> typer.Typer:
         """Create the first keys if the store is empty, else add a new `next` key."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.keys() as manager:
-                # load() (inside cli.keys) already created active + next on an empty store
-                fresh = manager.created_on_load and alg is None
-                added = None if fresh else await manager.generate(alg=alg)
-                cli.emit(
-                    {"added": None if added is None else key_row(added)}
-                    | {"keys": [key_row(k) for k in manager.keys]},
-                    lambda: _show(cli, manager, "signing keys"),
-                )
+        async def body(manager: KeyManager) -> None:
+            # load() (inside cli.keys) already created active + next on an empty store
+            fresh = manager.created_on_load and alg is None
+            added = None if fresh else await manager.generate(alg=alg)
+            cli.emit(
+                {"added": None if added is None else key_row(added)}
+                | {"keys": [key_row(k) for k in manager.keys]},
+                lambda: _show(cli, manager, "signing keys"),
+            )
 
-        cli.run(body())
+        cli.with_keys(body)
 
     @app.command()
     def rotate(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
@@ -97,17 +95,16 @@ def build_keys_app() -> typer.Typer:
         """
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.keys() as manager:
-                previous = manager.active.kid
-                active, nxt = await manager.rotate()
-                cli.emit(
-                    {"active": active.kid, "next": nxt.kid, "retired": previous}
-                    | {"keys": [key_row(k) for k in manager.keys]},
-                    lambda: _show(cli, manager, f"rotated: {active.kid} is now active"),
-                )
+        async def body(manager: KeyManager) -> None:
+            previous = manager.active.kid
+            active, nxt = await manager.rotate()
+            cli.emit(
+                {"active": active.kid, "next": nxt.kid, "retired": previous}
+                | {"keys": [key_row(k) for k in manager.keys]},
+                lambda: _show(cli, manager, f"rotated: {active.kid} is now active"),
+            )
 
-        cli.run(body())
+        cli.with_keys(body)
 
     @app.command()
     def retire(
@@ -119,34 +116,31 @@ def build_keys_app() -> typer.Typer:
         """Withdraw a `next` key, or expire a retired key now (then `keys prune`)."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.keys() as manager:
-                record = await manager.retire(kid)
-                cli.emit(key_row(record), lambda: _show(cli, manager, f"retired {kid}"))
+        async def body(manager: KeyManager) -> None:
+            record = await manager.retire(kid)
+            cli.emit(key_row(record), lambda: _show(cli, manager, f"retired {kid}"))
 
-        cli.run(body())
+        cli.with_keys(body)
 
     @app.command()
     def prune(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
         """Remove retired keys whose retire-after time has passed."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.keys() as manager:
-                removed = await manager.prune()
-                cli.emit({"removed": removed}, lambda: cli.out.print(f"removed {len(removed)}"))
+        async def body(manager: KeyManager) -> None:
+            removed = await manager.prune()
+            cli.emit({"removed": removed}, lambda: cli.out.print(f"removed {len(removed)}"))
 
-        cli.run(body())
+        cli.with_keys(body)
 
     @app.command()
     def jwks(config: ConfigOpt = None, dev: DevOpt = False, json: JsonOpt = False) -> None:
         """Print the public JWKS (what /.well-known/jwks.json serves). Always JSON."""
         cli = Cli(config=config, dev=dev, json=True)
 
-        async def body() -> None:
-            async with cli.keys() as manager:
-                cli.emit(manager.current_keys().to_jwks())
+        async def body(manager: KeyManager) -> None:
+            cli.emit(manager.current_keys().to_jwks())
 
-        cli.run(body())
+        cli.with_keys(body)
 
     return app

@@ -128,12 +128,12 @@ def build_users_app() -> typer.Typer:
         """List users."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                users = list(await rt.store.list_users())
-            views = [user_view(u) for u in users]
+        async def body(rt: Runtime) -> list[UserRecord]:
+            return list(await rt.store.list_users())
+
+        def show_users(users: list[UserRecord]) -> None:
             cli.emit(
-                {"users": views},
+                {"users": [user_view(u) for u in users]},
                 lambda: cli.table(
                     "users",
                     ["username", "id", "roles", "status", "created"],
@@ -150,7 +150,7 @@ def build_users_app() -> typer.Typer:
                 ),
             )
 
-        cli.run(body())
+        cli.with_runtime(body, show_users)
 
     @app.command()
     def show(
@@ -159,11 +159,10 @@ def build_users_app() -> typer.Typer:
         """Show one user."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                _show_user(cli, await find_user(rt, user))
+        async def body(rt: Runtime) -> None:
+            _show_user(cli, await find_user(rt, user))
 
-        cli.run(body())
+        cli.with_runtime(body)
 
     @app.command("set-password")
     def set_password(
@@ -191,13 +190,12 @@ def build_users_app() -> typer.Typer:
         ) -> None:
             cli = Cli(config=config, dev=dev, json=json)
 
-            async def body() -> None:
-                async with cli.runtime() as rt:
-                    record = await find_user(rt, user)
-                    await getattr(rt.auth, method)(record.id)
-                    _show_user(cli, await find_user(rt, record.id))
+            async def body(rt: Runtime) -> None:
+                record = await find_user(rt, user)
+                await getattr(rt.auth, method)(record.id)
+                _show_user(cli, await find_user(rt, record.id))
 
-            cli.run(body())
+            cli.with_runtime(body)
 
         command.__doc__ = doc
         app.command(name)(command)
@@ -217,15 +215,14 @@ def build_users_app() -> typer.Typer:
         """Show or replace the roles of a user (effective at the next login or refresh)."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                record = await find_user(rt, user)
-                if role or clear:
-                    await rt.auth.set_roles(record.id, tuple(role or ()))
-                    record = await find_user(rt, record.id)
-            _show_user(cli, record)
+        async def body(rt: Runtime) -> UserRecord:
+            record = await find_user(rt, user)
+            if role or clear:
+                await rt.auth.set_roles(record.id, tuple(role or ()))
+                record = await find_user(rt, record.id)
+            return record
 
-        cli.run(body())
+        cli.with_runtime(body, lambda record: _show_user(cli, record))
 
     @app.command()
     def claims(
@@ -293,12 +290,13 @@ def build_sessions_app() -> typer.Typer:
         """List the sessions (refresh-token families) of a user."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                record = await find_user(rt, user)
-                sessions = _sessions(
-                    list(await rt.store.list_user_refresh(record.id)), rt.clock.now()
-                )
+        async def body(rt: Runtime) -> tuple[UserRecord, list[dict[str, Any]]]:
+            record = await find_user(rt, user)
+            refresh = list(await rt.store.list_user_refresh(record.id))
+            return record, _sessions(refresh, rt.clock.now())
+
+        def show(found: tuple[UserRecord, list[dict[str, Any]]]) -> None:
+            record, sessions = found
             cli.emit(
                 {"user_id": record.id, "sessions": sessions},
                 lambda: cli.table(
@@ -318,7 +316,7 @@ def build_sessions_app() -> typer.Typer:
                 ),
             )
 
-        cli.run(body())
+        cli.with_runtime(body, show)
 
     @app.command()
     def revoke(
@@ -331,24 +329,23 @@ def build_sessions_app() -> typer.Typer:
         """Revoke one session: its refresh tokens and every access token carrying its sid."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                record = await find_user(rt, user)
-                mine = [
-                    r
-                    for r in await rt.store.list_user_refresh(record.id)
-                    if r.family_id == session_id
-                ]
-                if not mine:
-                    raise InvalidRequest(f"user {record.username!r} has no session {session_id!r}")
-                # refresh family + sid denylist (live access tokens die); security event logged
-                await rt.auth.revoke_session(session_id, reason="admin")
-            cli.emit(
+        async def body(rt: Runtime) -> None:
+            record = await find_user(rt, user)
+            mine = [
+                r for r in await rt.store.list_user_refresh(record.id) if r.family_id == session_id
+            ]
+            if not mine:
+                raise InvalidRequest(f"user {record.username!r} has no session {session_id!r}")
+            # refresh family + sid denylist (live access tokens die); security event logged
+            await rt.auth.revoke_session(session_id, reason="admin")
+
+        cli.with_runtime(
+            body,
+            lambda _: cli.emit(
                 {"session_id": session_id, "revoked": True},
                 lambda: cli.out.print(f"revoked session {session_id}"),
-            )
-
-        cli.run(body())
+            ),
+        )
 
     return app
 
@@ -361,13 +358,15 @@ def register_logout_all(app: typer.Typer) -> None:
         """End every session of a user and reject every access token issued so far."""
         cli = Cli(config=config, dev=dev, json=json)
 
-        async def body() -> None:
-            async with cli.runtime() as rt:
-                record = await find_user(rt, user)
-                await rt.auth.logout_all(record.id)
-            cli.emit(
+        async def body(rt: Runtime) -> UserRecord:
+            record = await find_user(rt, user)
+            await rt.auth.logout_all(record.id)
+            return record
+
+        cli.with_runtime(
+            body,
+            lambda record: cli.emit(
                 {"user_id": record.id, "logged_out": True},
                 lambda: cli.out.print(f"logged out {record.username} everywhere"),
-            )
-
-        cli.run(body())
+            ),
+        )
