@@ -94,11 +94,29 @@ async def test_r4_grace_only_for_immediate_parent(world: World, alice: Any) -> N
     world.clock.advance(1)
     with pytest.raises(InvalidGrant):
         await service.refresh(r1.refresh_token)
-    for token in (r3.refresh_token, retry.refresh_token):
+    await _assert_family_dead(world, service, [r3, retry])
+
+
+async def test_r4_second_replay_of_parent_in_grace_is_reuse(world: World, alice: Any) -> None:
+    # one grace sibling per parent: a second replay (a retry storm, or a thief holding the
+    # parent) is reuse and revokes the family, including the sibling's chain
+    service = world.make_service(config=SessionConfig(grace_period=30))
+    r1 = await service.login("alice", PASSWORD)
+    r2 = await service.refresh(r1.refresh_token)
+    world.clock.advance(1)
+    sibling = await service.refresh(r1.refresh_token)
+    world.clock.advance(1)
+    with pytest.raises(InvalidGrant):
+        await service.refresh(r1.refresh_token)
+    await _assert_family_dead(world, service, [r2, sibling])
+
+
+async def _assert_family_dead(world: World, service: AuthService, pairs: list[Any]) -> None:
+    for pair in pairs:
         with pytest.raises(InvalidGrant):
-            await service.refresh(token)
-    with pytest.raises(RevokedToken):
-        await world.validator.avalidate(r3.access.token)
+            await service.refresh(pair.refresh_token)
+        with pytest.raises(RevokedToken):
+            await world.validator.avalidate(pair.access.token)
 
 
 async def test_grace_window_expires(world: World, alice: Any) -> None:

@@ -19,12 +19,16 @@ def _live(records: list[RefreshRecord]) -> list[RefreshRecord]:
     return [r for r in records if r.used_at is None and r.revoked_at is None]
 
 
+def _pool(make_store: StoreFactory, backend: str, stores: int) -> list[Any]:
+    """Two SqlStores on separate engines model two service instances on one database."""
+    return [make_store() for _ in range(stores if backend != "memory" else 1)]
+
+
 @pytest.mark.parametrize("stores", [1, 2], ids=["one-instance", "two-instances"])
 async def test_r2_twenty_concurrent_rotations_have_one_winner(
     make_store: StoreFactory, backend: str, stores: int
 ) -> None:
-    # two SqlStores on separate engines model two service instances on one database
-    pool = [make_store() for _ in range(stores if backend != "memory" else 1)]
+    pool = _pool(make_store, backend, stores)
     old = make_refresh()
     await pool[0].create_refresh(old)
     candidates = [successor(old) for _ in range(20)]
@@ -40,6 +44,29 @@ async def test_r2_twenty_concurrent_rotations_have_one_winner(
     assert consumed.replaced_by == winners[0].id
     losers = [o for o in outcomes if not o.rotated]
     assert all(o.old is not None and o.old.replaced_by == winners[0].id for o in losers)
+
+
+@pytest.mark.parametrize("stores", [1, 2], ids=["one-instance", "two-instances"])
+async def test_twenty_concurrent_grace_siblings_have_one_winner(
+    make_store: StoreFactory, backend: str, stores: int
+) -> None:
+    pool = _pool(make_store, backend, stores)
+    old = make_refresh()
+    await pool[0].create_refresh(old)
+    child = successor(old)
+    assert (await pool[0].rotate(old.id, child, now=NOW + 60)).rotated
+    candidates = [successor(old, now=NOW + 61) for _ in range(20)]
+    won = await asyncio.gather(
+        *(
+            pool[i % len(pool)].create_grace_sibling(old.id, new, now=NOW + 61)
+            for i, new in enumerate(candidates)
+        )
+    )
+    winners = [new for new, ok in zip(candidates, won, strict=True) if ok]
+    assert len(winners) == 1
+    records = await pool[0].list_user_refresh(old.user_id)
+    assert sorted(r.id for r in _live(records)) == sorted([child.id, winners[0].id])
+    assert (await pool[0].get_refresh(old.id)).grace_child == winners[0].id
 
 
 async def _wait_for_lock_wait(url: str, schema: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tokenward.storage.base import FamilyRecord
+import pytest
+
+from tokenward.storage.base import FamilyRecord, RefreshRecord
 
 from .records import ABSOLUTE, IDLE, NOW, make_refresh, successor
 
@@ -82,6 +84,67 @@ async def test_rotate_refuses_successor_in_another_family(store: Any) -> None:
     stray = successor(other)
     assert not (await store.rotate(old.id, stray, now=NOW + 60)).rotated
     assert (await store.get_refresh(old.id)).used_at is None
+
+
+async def _consumed(store: Any) -> RefreshRecord:
+    """A token rotated at NOW + 60 (the parent a grace replay presents)."""
+    old = make_refresh()
+    await store.create_refresh(old)
+    assert (await store.rotate(old.id, successor(old), now=NOW + 60)).rotated
+    parent: RefreshRecord = await store.get_refresh(old.id)
+    return parent
+
+
+async def test_grace_sibling_is_stored_at_most_once(store: Any) -> None:
+    parent = await _consumed(store)
+    sibling = successor(parent, now=NOW + 61)
+    assert await store.create_grace_sibling(parent.id, sibling, now=NOW + 61)
+    assert await store.get_refresh(sibling.id) == sibling
+    assert (await store.get_refresh(parent.id)) == dataclasses.replace(
+        parent, grace_child=sibling.id
+    )
+    second = successor(parent, now=NOW + 62)
+    assert not await store.create_grace_sibling(parent.id, second, now=NOW + 62)
+    assert await store.get_refresh(second.id) is None
+    assert (await store.get_refresh(parent.id)).grace_child == sibling.id
+
+
+async def _unused(store: Any, parent: RefreshRecord) -> RefreshRecord:
+    fresh = make_refresh()
+    await store.create_refresh(fresh)
+    return fresh
+
+
+async def _revoked_family(store: Any, parent: RefreshRecord) -> RefreshRecord:
+    await store.revoke_family(parent.family_id, now=NOW + 61, reason="reuse")
+    return parent
+
+
+async def _unknown(store: Any, parent: RefreshRecord) -> RefreshRecord:
+    return dataclasses.replace(parent, id="unknown")
+
+
+async def _other_family(store: Any, parent: RefreshRecord) -> RefreshRecord:
+    return await _consumed(store)
+
+
+@pytest.mark.parametrize(
+    ("case", "now"),
+    [
+        (_unused, NOW + 61),
+        (_revoked_family, NOW + 62),
+        (_unknown, NOW + 61),
+        (_other_family, NOW + 61),
+        (None, NOW + ABSOLUTE),  # past the family's lifetime
+    ],
+    ids=["unused-parent", "revoked-family", "unknown-parent", "other-family", "expired-family"],
+)
+async def test_grace_sibling_refused(store: Any, case: Any, now: float) -> None:
+    parent = await _consumed(store)
+    target = parent if case is None else await case(store, parent)
+    sibling = successor(parent, now=now)
+    assert not await store.create_grace_sibling(target.id, sibling, now=now)
+    assert await store.get_refresh(sibling.id) is None
 
 
 async def test_revoke_family_revokes_every_token(store: Any) -> None:

@@ -10,7 +10,8 @@ follow the security profile sec. 4 and 6:
 * **refresh**: strict parse, one read of the token with its user and its session/subject
   denylist entries (``RefreshStore.load_refresh_context``), constant-time digest compare,
   one atomic rotate: two round trips on SQL (issue 3 sec. 6). A token that
-  was already used is *reuse* (unless it is the immediate parent within the grace window):
+  was already used is *reuse* (unless it is the immediate parent within the grace window,
+  which mints at most one sibling per parent, claimed atomically in the store):
   the whole family is revoked in the refresh store **and** its session id in the revocation
   store, so every access token carrying that ``sid`` is refused (RFC 9700 sec. 4.14.2; the
   Auth0/Okta model). Otherwise the token is consumed and its successor stored by one atomic
@@ -247,13 +248,20 @@ class AuthService(AccountAdmin):
             and now < record.family_expires_at
         ):
             child = await self._refresh.get_refresh(record.replaced_by)
-            # Only the direct parent of the *current* token qualifies (profile sec. 4.3).
-            if child is not None and child.used_at is None and child.revoked_at is None:
+            # Only the direct parent of the *current* token qualifies (profile sec. 4.3), and
+            # only once: the store claims the parent's single grace slot atomically, so a
+            # further replay (a concurrent loser, a thief) is reuse and kills the family.
+            if (
+                child is not None
+                and child.used_at is None
+                and child.revoked_at is None
+                and record.grace_child is None
+            ):
                 user = await self._live_user(context)
                 token, sibling = self._successor(record, now=now, ip=ip, user_agent=user_agent)
-                await self._refresh.create_refresh(sibling)
-                self._outcome("refresh", "rotated")
-                return self._pair(user, sibling, token)
+                if await self._refresh.create_grace_sibling(record.id, sibling, now=now):
+                    self._outcome("refresh", "rotated")
+                    return self._pair(user, sibling, token)
         await self._revoke_family(record.family_id, record.family_expires_at, now, "reuse")
         self._outcome("refresh", "reuse_detected")
         security_event(

@@ -76,6 +76,9 @@ class RefreshRecord:
     revoked_reason: str | None = None
     user_agent: str | None = None
     ip: str | None = None
+    #: the one sibling minted when this (consumed) token was replayed inside the grace
+    #: window (security profile sec. 4.3); set at most once, see ``create_grace_sibling``
+    grace_child: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,19 @@ class RefreshStore(Protocol):
         ``RotateOutcome.old``: on success the record before the call; on failure the record
         as stored after the failed attempt (``None`` if unknown), so ``old.used_at`` /
         ``old.replaced_by`` tell reuse from revocation or expiry.
+        """
+        ...
+
+    async def create_grace_sibling(
+        self, parent_id: str, sibling: RefreshRecord, *, now: float
+    ) -> bool:
+        """Atomically record ``sibling`` as the one grace sibling of ``parent_id`` and store it.
+
+        Succeeds only once per parent: the parent must be consumed (``used_at`` set), not
+        revoked, without a ``grace_child`` yet, in ``sibling``'s family, and that family
+        live (not revoked, ``now`` before its expiry). Of N concurrent calls at most one
+        wins; the others store nothing and return ``False`` (the caller treats the replay as
+        reuse). Serialises with ``revoke_family`` like :meth:`rotate` (R3).
         """
         ...
 

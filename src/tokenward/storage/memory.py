@@ -132,14 +132,10 @@ class MemoryStore:
         """Consume ``old_id`` and store ``new`` atomically (profile sec. 4.2)."""
         async with self._lock:
             old = self._refresh.get(old_id)
-            family = self._families.get(new.family_id)
             if (
                 old is None
-                or family is None
-                or family.revoked_at is not None
-                or old.family_id != new.family_id
+                or not self._may_extend(old, new, now)
                 or old.used_at is not None
-                or old.revoked_at is not None
                 or old.expires_at <= now
                 or old.family_expires_at <= now
                 or new.id in self._refresh
@@ -150,6 +146,35 @@ class MemoryStore:
             if self._rotate_hook is not None:
                 await self._rotate_hook()
             return RotateOutcome(rotated=True, old=old)
+
+    def _may_extend(self, parent: RefreshRecord, new: RefreshRecord, now: float) -> bool:
+        """``new`` may follow ``parent``: same live family, parent not revoked, new id free."""
+        family = self._families.get(new.family_id)
+        return (
+            family is not None
+            and family.revoked_at is None
+            and family.expires_at > now
+            and parent.family_id == new.family_id
+            and parent.revoked_at is None
+            and new.id not in self._refresh
+        )
+
+    async def create_grace_sibling(
+        self, parent_id: str, sibling: RefreshRecord, *, now: float
+    ) -> bool:
+        """Store ``sibling`` as the one grace sibling of ``parent_id`` (at most once)."""
+        async with self._lock:
+            parent = self._refresh.get(parent_id)
+            if (
+                parent is None
+                or not self._may_extend(parent, sibling, now)
+                or parent.used_at is None
+                or parent.grace_child is not None
+            ):
+                return False
+            self._refresh[parent_id] = dataclasses.replace(parent, grace_child=sibling.id)
+            self._refresh[sibling.id] = sibling
+            return True
 
     async def revoke_family(self, family_id: str, *, now: float, reason: str) -> int:
         """Revoke the family and every token in it; returns how many tokens changed."""

@@ -84,6 +84,8 @@ refresh_tokens = sa.Table(
     sa.Column("revoked_reason", sa.String(), nullable=True),
     sa.Column("user_agent", sa.String(), nullable=True),
     sa.Column("ip", sa.String(), nullable=True),
+    # the one grace-window sibling of this consumed token (profile sec. 4.3); migration 0003
+    sa.Column("grace_child", sa.String(64), nullable=True),
     sa.Index("ix_refresh_tokens_family_id", "family_id"),
     sa.Index("ix_refresh_tokens_user_id", "user_id"),
 )

@@ -137,20 +137,38 @@ class SqlRefreshStore(SqlBase):
             return RotateOutcome(rotated=True, old=rotated_old)
         return RotateOutcome(rotated=False, old=await self.get_refresh(old_id))
 
+    async def create_grace_sibling(
+        self, parent_id: str, sibling: RefreshRecord, *, now: float
+    ) -> bool:
+        """Claim the parent's one grace slot and store ``sibling``, atomically (sec. 4.3)."""
+        if not storable(parent_id):
+            return False
+        claim = (
+            toks.update()
+            .where(
+                *_extendable(parent_id, sibling.family_id, now),
+                toks.c.used_at.is_not(None),
+                toks.c.grace_child.is_(None),
+            )
+            .values(grace_child=sibling.id)
+        )
+        if self._sqlite:
+            async with self._tx() as conn:  # BEGIN IMMEDIATE: one writer
+                if (await conn.execute(claim)).rowcount != 1:
+                    return False
+                await conn.execute(toks.insert().values(**asdict(sibling)))
+            return True
+        async with self._single() as conn:
+            row = (await conn.execute(_then_insert(claim, sibling))).first()
+        return row is not None
+
     def _consume(self, old_id: str, new: RefreshRecord, now: float) -> sa.Update:
         """The conditional UPDATE of profile sec. 4.2, guarded by a live, locked family."""
-        family = (
-            sa.select(fams.c.id)
-            .where(fams.c.id == new.family_id, fams.c.revoked_at.is_(None), fams.c.expires_at > now)
-            .with_for_update(read=True)  # FOR SHARE (PostgreSQL); ignored by SQLite
-        )
         return (
             toks.update()
             .where(
-                toks.c.id == old_id,
-                toks.c.family_id.in_(family.scalar_subquery()),
+                *_extendable(old_id, new.family_id, now),
                 toks.c.used_at.is_(None),
-                toks.c.revoked_at.is_(None),
                 toks.c.expires_at > now,
                 toks.c.family_expires_at > now,
             )
@@ -160,15 +178,7 @@ class SqlRefreshStore(SqlBase):
     async def _rotate_pg(
         self, old_id: str, new: RefreshRecord, *, now: float
     ) -> RefreshRecord | None:
-        # WITH upd AS (UPDATE ... RETURNING *), ins AS (INSERT ... SELECT ... FROM upd)
-        # SELECT upd.*: one statement, one round trip in autocommit.
-        upd = self._consume(old_id, new, now).returning(*toks.c).cte("upd")
-        values = asdict(new)
-        source = sa.select(
-            *(sa.literal(values[c.name], type_=c.type).label(c.name) for c in toks.c)
-        ).select_from(upd)
-        ins = toks.insert().from_select([c.name for c in toks.c], source).cte("ins")
-        stmt = sa.select(*upd.c).add_cte(ins)
+        stmt = _then_insert(self._consume(old_id, new, now), new)
         if self._rotate_hook is None:
             async with self._single() as conn:
                 row = (await conn.execute(stmt)).first()
@@ -248,6 +258,31 @@ class SqlRefreshStore(SqlBase):
 
 #: label prefix of the ``users`` columns in the refresh-context query
 _USER = "account_"
+
+
+def _extendable(token_id: str, family_id: str, now: float) -> tuple[sa.ColumnElement[bool], ...]:
+    """Token ``token_id`` is unrevoked and in ``family_id``, which is live and share-locked
+    against a concurrent revocation (R3)."""
+    family = (
+        sa.select(fams.c.id)
+        .where(fams.c.id == family_id, fams.c.revoked_at.is_(None), fams.c.expires_at > now)
+        .with_for_update(read=True)  # FOR SHARE (PostgreSQL); ignored by SQLite
+        .scalar_subquery()
+    )
+    return (toks.c.id == token_id, toks.c.family_id.in_(family), toks.c.revoked_at.is_(None))
+
+
+def _then_insert(update: sa.Update, new: RefreshRecord) -> sa.Select[Any]:
+    """``WITH upd AS (UPDATE ... RETURNING *), ins AS (INSERT new ... FROM upd) SELECT upd.*``:
+    ``new`` is stored only if the conditional UPDATE matched; one statement, one round trip
+    in autocommit (PostgreSQL)."""
+    upd = update.returning(*toks.c).cte("upd")
+    values = asdict(new)
+    source = sa.select(
+        *(sa.literal(values[c.name], type_=c.type).label(c.name) for c in toks.c)
+    ).select_from(upd)
+    ins = toks.insert().from_select([c.name for c in toks.c], source).cte("ins")
+    return sa.select(*upd.c).add_cte(ins)
 
 
 def _from_row(row: sa.Row[Any]) -> RefreshRecord:
