@@ -12,8 +12,11 @@ from tokenward.service.schemas import MeResponse, error_responses
 
 __all__ = ["build_demo_router", "custom_claims"]
 
-#: claims that describe the token itself, not the user; left out of ``/me``'s ``claims``
-_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "name", "roles", "sid"})
+#: claims that describe the token itself (``client_id``: the OAuth client, RFC 9068 sec. 2.2),
+#: not the user; left out of ``/me``'s ``claims``
+_TOKEN_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "client_id", "exp", "nbf", "iat", "jti", "name", "roles", "sid"}
+)
 _E401 = error_responses(401)
 _E403 = error_responses(401, 403)
 
