@@ -220,6 +220,7 @@ async def open_runtime(
     await _prepare_database(settings, url)
     engine = create_engine(url, schema=settings.database.pg_schema)
     redis_client: Redis | None = None
+    owned_hasher = hasher is None  # the runtime closes only the pool it created
     try:
         store = SqlStore(engine)
         revocations: RevocationStore = store
@@ -270,6 +271,8 @@ async def open_runtime(
             csrf_secret=csrf_secret,
         )
     finally:
+        if owned_hasher and hasher is not None:  # set inside try once created
+            await hasher.aclose()
         if redis_client is not None:
             with contextlib.suppress(Exception):
                 await redis_client.aclose()
