@@ -148,6 +148,41 @@ async def test_startup_refuses_unmigrated_database(tmp_path: Path) -> None:
             pass
 
 
+async def test_auto_migrate_applies_migrations_at_start_up(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """`database.auto_migrate = true` migrates an empty database instead of refusing it."""
+    from tokenward.storage.sql import database_is_current
+
+    settings = make_settings(_prod(database={"auto_migrate": True}), dev=False)
+    settings.service.data_dir.mkdir(parents=True)
+    assert not await database_is_current(settings.database_url)
+    async with open_runtime(settings) as runtime:
+        assert await runtime.store.list_users() == []
+    assert await database_is_current(settings.database_url)
+
+
+async def test_redis_fail_closed_setting_reaches_the_revocation_store(
+    redis_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """`redis.fail_closed = true`: an unreachable Redis refuses checks instead of using SQL."""
+    from tokenward.errors import StorageUnavailable
+
+    settings = make_settings(
+        _prod(
+            database={"auto_migrate": True},
+            redis={"url": "redis://127.0.0.1:1/0", "fail_closed": True},
+        ),
+        dev=False,
+    )
+    settings.service.data_dir.mkdir(parents=True)
+    async with open_runtime(settings) as runtime:
+        with pytest.raises(StorageUnavailable):
+            await runtime.revocations.is_revoked(
+                issuer="https://issuer.test", jti="j", sid=None, sub="s", iat=0.0
+            )
+
+
 async def test_app_lifespan_refuses_bad_config(tmp_path: Path) -> None:
     settings = load_settings(None, _prod(cookies={"secure": False}))
     app = create_app(settings)

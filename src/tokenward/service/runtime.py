@@ -107,11 +107,11 @@ def _redacted_url(url: str) -> str:
 
 
 async def _prepare_database(settings: Settings, url: str) -> None:
-    """Dev: migrate automatically. Otherwise refuse to start on an unmigrated database."""
+    """Migrate when configured (always in dev); otherwise refuse an unmigrated database."""
     from tokenward.storage.sql import database_is_current, upgrade_database
 
     schema = settings.database.pg_schema
-    if settings.service.dev:
+    if settings.service.dev or settings.database.auto_migrate:
         await upgrade_database(url, schema=schema)
         return
     if not await database_is_current(url, schema=schema):
@@ -297,6 +297,8 @@ async def _open_redis(
     assert url is not None
     client = create_redis(url)
     cache = RedisRevocationStore(client, key_prefix=f"{settings.redis.key_prefix}rev", clock=clock)
-    revocations = FallbackRevocationStore(cache, store, clock=clock)
+    revocations = FallbackRevocationStore(
+        cache, store, clock=clock, fail_closed=settings.redis.fail_closed
+    )
     await revocations.rebuild()  # best effort; SQL answers until it succeeds
     return revocations, client

@@ -115,6 +115,11 @@ class DatabaseSettings(_Section):
     pg_schema: str | None = Field(
         None, description="PostgreSQL schema for every table (search_path); unset = default"
     )
+    auto_migrate: bool = Field(
+        False,
+        description="apply pending migrations at start-up (always on with --dev); "
+        "off = refuse to start until `tokenward db upgrade` ran",
+    )
 
 
 class RedisSettings(_Section):
@@ -122,6 +127,11 @@ class RedisSettings(_Section):
 
     url: str | None = Field(None, description="redis:// URL; unset = no Redis")
     key_prefix: str = Field("tokenward:", description="prefix of every Redis key")
+    fail_closed: bool = Field(
+        False,
+        description="when Redis is unreachable, refuse token checks (503) instead of "
+        "answering revocation checks from SQL",
+    )
 
 
 class CookieSettings(_Section):
