@@ -46,7 +46,7 @@ def test_rotate_then_list(run: Run) -> None:
 
 def test_retire_next_and_prune(run: Run) -> None:
     nxt = states(ok_json(run(*dev("keys", "list", "--json"))))["next"][0]
-    retired = ok_json(run(*dev("keys", "retire", nxt, "--json")))
+    retired = ok_json(run("keys", "retire", "--dev", "--json", "--", nxt))
     assert retired["state"] == "retired"
     assert ok_json(run(*dev("keys", "prune", "--json")))["removed"] == [nxt]
     assert nxt not in json.dumps(ok_json(run(*dev("keys", "list", "--json"))))
@@ -54,7 +54,8 @@ def test_retire_next_and_prune(run: Run) -> None:
 
 def test_retire_active_or_unknown_fails_with_one_line(run: Run) -> None:
     active = states(ok_json(run(*dev("keys", "list", "--json"))))["active"][0]
-    line = one_error_line(run(*dev("keys", "retire", active)), 1)
+    # kids are base64url thumbprints and may start with "-": pass them after "--"
+    line = one_error_line(run("keys", "retire", "--dev", "--", active), 1)
     assert "rotate" in line
     one_error_line(run(*dev("keys", "retire", "no-such-kid", "--json")), 1)
 
@@ -105,3 +106,22 @@ def test_sql_key_store_with_wrong_kek_fails_clearly(run: Run) -> None:
     env["TOKENWARD__KEYS__KEK"] = "B" * 43
     line = one_error_line(run(*dev("keys", "list"), env=env), 2)
     assert "cannot decrypt signing keys: wrong key-encryption key?" in line
+
+
+def test_a_kid_starting_with_a_dash_is_accepted_after_double_dash(run: Run) -> None:
+    """RFC 7638 kids are base64url and may start with "-": `keys retire -- KID` works."""
+    import asyncio
+    import time
+
+    from tokenward.keyring import FileKeyStore, KeyState, StoredKey
+    from tokenward.keys import Key
+
+    now = time.time()
+    active = StoredKey.generate("RS256", KeyState.ACTIVE, now=now)
+    dashed = Key.generate("RS256", kid="-dash-first-kid")
+    nxt = StoredKey(kid=dashed.kid, alg="RS256", state=KeyState.NEXT, key=dashed, created_at=now)
+    store = FileKeyStore(Path(".tokenward") / "keys")
+    assert asyncio.run(store.initialize(active, nxt))
+    retired = ok_json(run("keys", "retire", "--dev", "--json", "--", "-dash-first-kid"))
+    assert retired["kid"] == "-dash-first-kid"
+    assert "-dash-first-kid" not in states(ok_json(run(*dev("keys", "list", "--json"))))["next"]
