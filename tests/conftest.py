@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tokenward.clock import FixedClock
+
+# Property tests assert behaviour, never speed: no per-example deadline (a loaded CI machine
+# must not turn a slow example into a failure). Speed lives in bench/.
+settings.register_profile("tokenward", deadline=None)
+settings.load_profile("tokenward")
 
 PG_HOST = os.environ.get("TOKENWARD_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TOKENWARD_TEST_PG_PORT", "5432"))
