@@ -15,14 +15,28 @@ from an HMAC secret with any hash, or are given raw.
 from __future__ import annotations
 
 import base64
+import binascii
+import builtins
 import hashlib
 import hmac
 import json
+import socket
 from typing import Any
 
 from tokenward import Key
 
-__all__ = ["ALGS", "b64", "forge", "hmac_forge", "json_bytes", "segment", "signing_input", "split"]
+__all__ = [
+    "ALGS",
+    "b64",
+    "forbid_decoding",
+    "forbid_io",
+    "forge",
+    "hmac_forge",
+    "json_bytes",
+    "segment",
+    "signing_input",
+    "split",
+]
 
 #: every algorithm tokenward supports
 ALGS = (
@@ -85,3 +99,19 @@ def split(token: str) -> tuple[str, str, str]:
     """The three segments of a compact token."""
     h, p, s = token.split(".")
     return h, p, s
+
+
+def _refuse(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("the input was processed further than it should have been")
+
+
+def forbid_decoding(monkeypatch: Any) -> None:
+    """From now on any base64 decoding fails the test: what follows must be refused before
+    a single segment is decoded (the cheap size and shape checks of profile rules 1-2)."""
+    monkeypatch.setattr(binascii, "a2b_base64", _refuse)
+
+
+def forbid_io(monkeypatch: Any) -> None:
+    """From now on opening a file or a socket fails the test (kid is only a dict key)."""
+    monkeypatch.setattr(builtins, "open", _refuse)
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
