@@ -32,10 +32,12 @@ _JTI_BATCH = 256
 
 def role_list(roles: Collection[str]) -> str:
     """The JSON array of ``roles``; raise ConfigurationError unless it holds strings only."""
-    items = list(roles)
-    if isinstance(roles, str) or not all(type(r) is str for r in items):
-        raise ConfigurationError("roles must be a collection of strings")
-    return "[" + ",".join(map(encode_basestring, items)) + "]"
+    if not isinstance(roles, str):
+        try:  # the C escaper raises TypeError for anything but a str
+            return "[" + ",".join(map(encode_basestring, roles)) + "]"
+        except TypeError:
+            pass
+    raise ConfigurationError("roles must be a collection of strings")
 
 
 def custom_claims(claims: Mapping[str, Any], encode: Callable[[Any], str]) -> str:
