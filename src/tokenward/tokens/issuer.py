@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from tokenward.errors import ConfigurationError
-from tokenward.jose._b64 import b64url_encode as _b64
+from tokenward.jose._compact import _encode_header
 from tokenward.keys import Key
 from tokenward.tokens._claims import (
     JtiPool,
@@ -128,8 +128,8 @@ class TokenIssuer:
         self._client_id = None if client_id is None else _check_id(client_id, "client_id")
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._encode = encode = compact_encoder()
-        header = {"alg": signing_key.alg, "typ": token_type, "kid": signing_key.kid}
-        self._header = (_b64(encode(header).encode("utf-8")) + ".").encode("ascii")
+        # the same header jws.sign would write (alg and kid from the key), encoded once
+        self._header = (_encode_header(signing_key, {"typ": token_type}) + ".").encode("ascii")
         # the claims that never change, pre-encoded: {"iss":...,"sub": and ,"aud":...,"iat":
         self._head_json = '{"iss":' + encode(issuer) + ',"sub":'
         cid = "" if client_id is None else ',"client_id":' + encode(client_id)
