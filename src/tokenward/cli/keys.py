@@ -16,15 +16,7 @@ _STATE_STYLE = {KeyState.ACTIVE: "bold green", KeyState.NEXT: "cyan", KeyState.R
 
 def key_row(key: StoredKey) -> dict[str, Any]:
     """The JSON shape of one key in ``keys list --json``."""
-    return {
-        "kid": key.kid,
-        "alg": key.alg,
-        "state": key.state.value,
-        "created_at": key.created_at,
-        "activated_at": key.activated_at,
-        "retired_at": key.retired_at,
-        "retire_after": key.retire_after,
-    }
+    return {"kid": key.kid, "alg": key.alg, **key.lifecycle()}
 
 
 def _show(cli: Cli, manager: KeyManager, title: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tokenward.keys import Key
@@ -52,6 +52,17 @@ class StoredKey:
             created_at=now,
             activated_at=now if state is KeyState.ACTIVE else None,
         )
+
+    def lifecycle(self) -> dict[str, Any]:
+        """State and timestamps as plain JSON-ready values: what every store keeps next to
+        the key, and what ``tokenward keys list --json`` shows."""
+        return {
+            "state": self.state.value,
+            "created_at": self.created_at,
+            "activated_at": self.activated_at,
+            "retired_at": self.retired_at,
+            "retire_after": self.retire_after,
+        }
 
     def with_state(
         self,

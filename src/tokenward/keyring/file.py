@@ -246,14 +246,7 @@ class FileKeyStore:
 
 
 def _meta(key: StoredKey) -> dict[str, Any]:
-    return {
-        "alg": key.alg,
-        "state": key.state.value,
-        "created_at": key.created_at,
-        "activated_at": key.activated_at,
-        "retired_at": key.retired_at,
-        "retire_after": key.retire_after,
-    }
+    return {"alg": key.alg, **key.lifecycle()}
 
 
 def _active_kids(index: dict[str, dict[str, Any]]) -> list[str]:

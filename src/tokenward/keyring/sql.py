@@ -148,7 +148,7 @@ class SqlKeyStore:
             "alg": key.alg,
             "public_jwk": json.dumps(public, separators=(",", ":"), sort_keys=True),
             "private_blob": self._seal(key.kid, key.key),
-            **_meta(key),
+            **key.lifecycle(),
         }
 
     # --- helpers --- #
@@ -161,7 +161,7 @@ class SqlKeyStore:
         stmt = (
             sa.update(signing_keys)
             .where(signing_keys.c.kid == new.kid, signing_keys.c.state == expected.value)
-            .values(**_meta(new))
+            .values(**new.lifecycle())
         )
         return (await conn.execute(stmt)).rowcount == 1
 
@@ -261,16 +261,6 @@ class _errors:
             raise StorageUnavailable(
                 f"key store database unavailable: {type(exc).__name__}"
             ) from None
-
-
-def _meta(key: StoredKey) -> dict[str, Any]:
-    return {
-        "state": key.state.value,
-        "created_at": key.created_at,
-        "activated_at": key.activated_at,
-        "retired_at": key.retired_at,
-        "retire_after": key.retire_after,
-    }
 
 
 def _opt(value: object) -> float | None:
