@@ -129,12 +129,13 @@ class SqlRefreshStore(SqlBase):
         """
         if not storable(old_id):
             return RotateOutcome(rotated=False, old=None)
-        if self._sqlite:
-            rotated_old = await self._rotate_sqlite(old_id, new, now=now)
-        else:
-            rotated_old = await self._rotate_pg(old_id, new, now=now)
-        if rotated_old is not None:
-            return RotateOutcome(rotated=True, old=rotated_old)
+        consume = self._consume(old_id, new, now)
+        row = await self._claim_then_insert(consume, new, hook=self._rotate_hook)
+        if row is not None:
+            # the claim matched only an unused token: before it, used_at/replaced_by were unset
+            return RotateOutcome(
+                rotated=True, old=replace(_from_row(row), used_at=None, replaced_by=None)
+            )
         return RotateOutcome(rotated=False, old=await self.get_refresh(old_id))
 
     async def create_grace_sibling(
@@ -152,15 +153,7 @@ class SqlRefreshStore(SqlBase):
             )
             .values(grace_child=sibling.id)
         )
-        if self._sqlite:
-            async with self._tx() as conn:  # BEGIN IMMEDIATE: one writer
-                if (await conn.execute(claim)).rowcount != 1:
-                    return False
-                await conn.execute(toks.insert().values(**asdict(sibling)))
-            return True
-        async with self._single() as conn:
-            row = (await conn.execute(_then_insert(claim, sibling))).first()
-        return row is not None
+        return await self._claim_then_insert(claim, sibling) is not None
 
     def _consume(self, old_id: str, new: RefreshRecord, now: float) -> sa.Update:
         """The conditional UPDATE of profile sec. 4.2, guarded by a live, locked family."""
@@ -175,36 +168,35 @@ class SqlRefreshStore(SqlBase):
             .values(used_at=now, replaced_by=new.id)
         )
 
-    async def _rotate_pg(
-        self, old_id: str, new: RefreshRecord, *, now: float
-    ) -> RefreshRecord | None:
-        stmt = _then_insert(self._consume(old_id, new, now), new)
-        if self._rotate_hook is None:
+    async def _claim_then_insert(
+        self, claim: sa.Update, new: RefreshRecord, *, hook: RotateHook | None = None
+    ) -> sa.Row[Any] | None:
+        """Run the conditional ``claim`` on one token and store ``new`` only if it matched,
+        atomically; the claimed row as updated, or ``None`` (nothing stored).
+
+        PostgreSQL: one CTE statement in autocommit (one round trip); with ``hook`` it runs
+        in a transaction that stays open while the hook is awaited. SQLite: ``UPDATE ...
+        RETURNING`` then ``INSERT`` under ``BEGIN IMMEDIATE`` (one writer).
+        """
+        row: sa.Row[Any] | None
+        if self._sqlite:
+            async with self._tx() as conn:
+                row = (await conn.execute(claim.returning(*toks.c))).first()
+                if row is not None:
+                    await conn.execute(toks.insert().values(**asdict(new)))
+                    if hook is not None:
+                        await hook()
+            return row
+        stmt = _then_insert(claim, new)
+        if hook is None:
             async with self._single() as conn:
                 row = (await conn.execute(stmt)).first()
-        else:
-            async with self._tx() as conn:
-                row = (await conn.execute(stmt)).first()
-                if row is not None:
-                    await self._rotate_hook()
-        if row is None:
-            return None
-        return replace(_from_row(row), used_at=None, replaced_by=None)
-
-    async def _rotate_sqlite(
-        self, old_id: str, new: RefreshRecord, *, now: float
-    ) -> RefreshRecord | None:
-        async with self._tx() as conn:  # BEGIN IMMEDIATE: we are the only writer
-            row = (await conn.execute(sa.select(toks).where(toks.c.id == old_id))).first()
-            if row is None:
-                return None
-            result = await conn.execute(self._consume(old_id, new, now))
-            if result.rowcount != 1:
-                return None
-            await conn.execute(toks.insert().values(**asdict(new)))
-            if self._rotate_hook is not None:
-                await self._rotate_hook()
-        return _from_row(row)
+            return row
+        async with self._tx() as conn:
+            row = (await conn.execute(stmt)).first()
+            if row is not None:
+                await hook()
+        return row
 
     async def revoke_family(self, family_id: str, *, now: float, reason: str) -> int:
         """Revoke the family and every token in it; returns how many tokens changed."""
