@@ -155,3 +155,28 @@ async def test_postgres_rotation_is_one_autocommit_statement(make_store: StoreFa
     assert len(seen) == 2
     assert all(level == "AUTOCOMMIT" for _, level in seen)
     assert seen[1][0].lstrip().upper().startswith("WITH")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_rotation_is_one_immediate_write_transaction(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    old = make_refresh()
+    await store.create_refresh(old)
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()).upper())
+
+    sa.event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        outcome = await store.rotate(old.id, successor(old), now=NOW + 60)
+    finally:
+        sa.event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    assert outcome.rotated and outcome.old == old
+    # the write lock up front, the claim returns the old row (no separate SELECT), then the
+    # successor; COMMIT goes through the driver's commit(), not a statement
+    assert seen[0] == "BEGIN IMMEDIATE", seen
+    assert [s.split()[0] for s in seen[1:]] == ["UPDATE", "INSERT"], seen
+    assert "RETURNING" in seen[1]
