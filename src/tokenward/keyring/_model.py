@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tokenward.errors import InvalidKey
+
 if TYPE_CHECKING:
     from tokenward.keys import Key
 
@@ -80,6 +82,25 @@ class StoredKey:
             retired_at=self.retired_at if retired_at is None else retired_at,
             retire_after=self.retire_after if retire_after is None else retire_after,
         )
+
+
+def check_insert(key: StoredKey) -> None:
+    """What every store refuses before inserting ``key``: a key without its private half.
+
+    :raises InvalidKey:
+    """
+    if not key.key.is_private:
+        raise InvalidKey("the key store holds private signing keys only")
+
+
+def check_update(expected: KeyState, new: StoredKey) -> None:
+    """What every store refuses in ``update_state``: making a key active (only the atomic
+    ``rotate`` may, so there is never a second active key).
+
+    :raises InvalidKey:
+    """
+    if new.state is KeyState.ACTIVE and expected is not KeyState.ACTIVE:
+        raise InvalidKey("a key becomes active only through rotate()")
 
 
 class KeyStore(Protocol):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
-from tokenward.keyring._model import KeyState, StoredKey
+from tokenward.keyring._model import KeyState, StoredKey, check_insert, check_update
 from tokenward.keys import Key
 
 __all__ = ["FileKeyStore"]
@@ -163,8 +163,7 @@ class FileKeyStore:
             raise InvalidKey(f"a key with kid {key.kid!r} already exists")
         if key.state is KeyState.ACTIVE and _active_kids(index):
             raise InvalidKey("another key is already active")
-        if not key.key.is_private:
-            raise InvalidKey("the key store holds private signing keys only")
+        check_insert(key)
         jwk = key.key.to_jwk(private=True)
         _atomic_write(self._key_path(key.kid), json.dumps(jwk).encode(), 0o600)
         index[key.kid] = _meta(key)
@@ -194,8 +193,7 @@ class FileKeyStore:
         await _in_thread(self._run, lambda index: self._insert(index, key))
 
     async def update_state(self, kid: str, *, expected: KeyState, new: StoredKey) -> bool:
-        if new.state is KeyState.ACTIVE and expected is not KeyState.ACTIVE:
-            raise InvalidKey("a key becomes active only through rotate()")
+        check_update(expected, new)
 
         def update(index: dict[str, dict[str, Any]]) -> bool:
             meta = index.get(kid)

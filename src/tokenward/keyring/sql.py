@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
-from tokenward.keyring._model import KeyState, StoredKey
+from tokenward.keyring._model import KeyState, StoredKey, check_insert, check_update
 from tokenward.keys import Key
 from tokenward.storage.sql.engine import IMMEDIATE
 from tokenward.storage.sql.models import signing_keys
@@ -140,8 +140,7 @@ class SqlKeyStore:
         )
 
     def _values(self, key: StoredKey) -> dict[str, Any]:
-        if not key.key.is_private:
-            raise InvalidKey("the key store holds private signing keys only")
+        check_insert(key)
         public = key.key.public().to_jwk()
         return {
             "kid": key.kid,
@@ -195,8 +194,7 @@ class SqlKeyStore:
             raise InvalidKey(f"a key with kid {key.kid!r} already exists") from None
 
     async def update_state(self, kid: str, *, expected: KeyState, new: StoredKey) -> bool:
-        if new.state is KeyState.ACTIVE and expected is not KeyState.ACTIVE:
-            raise InvalidKey("a key becomes active only through rotate()")
+        check_update(expected, new)
         async with _errors(), self._write_engine.begin() as conn:
             return await self._set(conn, new, expected)
 
