@@ -153,28 +153,14 @@ class TokenValidator:
                 entry = self._cache.get(token)
             except TypeError:  # unhashable: not a token at all
                 raise MalformedToken() from None
-        if entry is None:  # verify, then the clock-free rules (decode_jwt refuses non-str)
-            # copy_header=False: the header dict is shared with the JOSE header cache; the
-            # rules only read it and the Principal exposes a frozen copy of it.
-            header, claims, _ = decode_jwt(
-                token,
-                self._keys,  # type: ignore[arg-type]  # bound above when from a source
-                algorithms=self._algorithms,
-                max_bytes=self._max_bytes,
-                copy_header=False,
-                require_kid=True,  # never "the only key" for a kid-less token (B5)
-            )
-            try:
-                entry = self._entry_of(header, claims, self._wants_rev_args)
-            except InvalidToken as exc:
-                _with_jti(exc, claims.get("jti"))
-                raise
+        if entry is None:
+            entry = self._load(token)
             if cache_size:
                 self._remember(token, entry)
         principal, start, end, rev_args = entry
         now = self._now()
         if now < start or now >= end:
-            raise _with_jti(self._rules.time_error(entry, now), principal.jti)
+            raise self._time_error(entry, now)
         if rev_args is not None:
             try:
                 revoked = self._rev_now(**rev_args)  # type: ignore[misc]
@@ -224,7 +210,9 @@ class TokenValidator:
                 entry = self._load(token)
             if self._cache_size:
                 self._remember(token, entry)
-        self._check_clock(entry)
+        now = self._now()
+        if now < entry[1] or now >= entry[2]:
+            raise self._time_error(entry, now)
         revocation, rev_args = self._revocation, entry[3]
         if revocation is not None and rev_args is not None:
             try:
@@ -250,11 +238,9 @@ class TokenValidator:
 
     # --- internals --- #
 
-    def _check_clock(self, entry: Entry) -> None:
-        # validate() inlines the same check (hot path); keep them in step.
-        now = self._now()
-        if now < entry[1] or now >= entry[2]:
-            raise _with_jti(self._rules.time_error(entry, now), entry[0].jti)
+    def _time_error(self, entry: Entry, now: float) -> InvalidToken:
+        """The error for a verified token outside its validity window at ``now``."""
+        return _with_jti(self._rules.time_error(entry, now), entry[0].jti)
 
     def _rebind(self, keys: object) -> None:
         if not isinstance(keys, KeySet):
@@ -265,14 +251,16 @@ class TokenValidator:
         self._keys = keys
 
     def _load(self, token: str | bytes) -> Entry:
-        """Verify the signature, then the clock-free rules (``validate`` inlines this)."""
+        """Verify the signature, then the clock-free rules (decode_jwt refuses non-str)."""
+        # copy_header=False: the header dict is shared with the JOSE header cache; the
+        # rules only read it and the Principal exposes a frozen copy of it.
         header, claims, _ = decode_jwt(
             token,
             self._keys,  # type: ignore[arg-type]  # bound before the first lookup
             algorithms=self._algorithms,
             max_bytes=self._max_bytes,
-            copy_header=False,  # shared with the JOSE header cache: read, never mutated
-            require_kid=True,
+            copy_header=False,
+            require_kid=True,  # never "the only key" for a kid-less token (B5)
         )
         try:
             return self._entry_of(header, claims, self._wants_rev_args)
