@@ -9,6 +9,7 @@ import pytest
 
 from tokenward import ValidationPolicy
 from tokenward.errors import ConfigurationError
+from tokenward.validation import KNOWN_ALGORITHMS
 
 BASE: dict[str, Any] = {"issuers": "https://iss", "audiences": "api", "algorithms": "ES256"}
 
@@ -25,6 +26,16 @@ def test_defaults_follow_the_profile() -> None:
     assert policy.max_token_bytes == 8192
     assert policy.max_lifetime == 86400
     assert (policy.name_claim, policy.role_claim) == ("name", "roles")
+
+
+def test_known_algorithms_are_exactly_the_supported_jws_algorithms() -> None:
+    # RFC 7518 sec. 3 (minus "none") and RFC 8037 EdDSA; each one is accepted by a policy
+    names = {f"{family}{bits}" for family in ("HS", "RS", "PS", "ES") for bits in (256, 384, 512)}
+    assert KNOWN_ALGORITHMS == names | {"EdDSA"}
+    assert make(algorithms=sorted(KNOWN_ALGORITHMS)).algorithms == tuple(sorted(KNOWN_ALGORITHMS))
+    for refused in ("none", "None", "es256", "ES256K", "Ed25519"):
+        with pytest.raises(ConfigurationError):
+            make(algorithms=refused)
 
 
 def test_a_string_is_one_issuer_not_a_set_of_characters() -> None:

@@ -12,27 +12,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from tokenward.errors import ConfigurationError
+from tokenward.jose import ALGORITHMS
 
 __all__ = ["KNOWN_ALGORITHMS", "ValidationPolicy"]
 
 #: every JWS algorithm tokenward implements (RFC 7518 sec. 3, RFC 8037); never ``none``
-KNOWN_ALGORITHMS: frozenset[str] = frozenset(
-    {
-        "HS256",
-        "HS384",
-        "HS512",
-        "RS256",
-        "RS384",
-        "RS512",
-        "PS256",
-        "PS384",
-        "PS512",
-        "ES256",
-        "ES384",
-        "ES512",
-        "EdDSA",
-    }
-)
+KNOWN_ALGORITHMS: frozenset[str] = frozenset(ALGORITHMS)
 
 #: leeway above this is refused: RFC 7519 sec. 4.1.4 wants "no more than a few minutes"
 MAX_LEEWAY = 300.0
