@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from tokenward.clock import FixedClock
+from tokenward.errors import InvalidGrant, RevokedToken
 from tokenward.keys import Key
-from tokenward.sessions.config import SessionConfig
+from tokenward.sessions.config import SessionConfig, TokenPair
 from tokenward.sessions.passwords import PasswordHasher
 from tokenward.sessions.revocation import revocation_check_for
 from tokenward.sessions.service import AuthService
@@ -160,3 +161,12 @@ def service(world: World) -> AuthService:
 @pytest.fixture
 async def alice(service: AuthService) -> Any:
     return await service.create_user("Alice", PASSWORD, roles=("user",), claims={"tenant": "t1"})
+
+
+async def assert_family_dead(world: World, service: AuthService, pairs: list[TokenPair]) -> None:
+    """Every pair's refresh token is refused and its access token is revoked."""
+    for pair in pairs:
+        with pytest.raises(InvalidGrant):
+            await service.refresh(pair.refresh_token)
+        with pytest.raises(RevokedToken):
+            await world.validator.avalidate(pair.access.token)

@@ -17,7 +17,7 @@ from tokenward.sessions.config import SessionConfig, TokenPair
 from tokenward.sessions.service import AuthService
 from tokenward.storage.base import RefreshRecord, RotateOutcome
 
-from .conftest import PASSWORD, World
+from .conftest import PASSWORD, World, assert_family_dead
 
 CONCURRENCY = 20
 
@@ -90,11 +90,7 @@ async def test_r2_with_grace_extra_successes_stay_in_family(
     assert all(r.parent_id == first.id for r in records if r.id != first.id)
     # one revocation still kills every token minted in the window
     await service.logout(refresh_token=ok[0].refresh_token)
-    for pair in ok:
-        with pytest.raises(InvalidGrant):
-            await service.refresh(pair.refresh_token)
-        with pytest.raises(RevokedToken):
-            await world.validator.avalidate(pair.access.token)
+    await assert_family_dead(world, service, ok)
 
 
 class _Gate:
@@ -128,14 +124,6 @@ class _GatedRotate:
         await self._gate()
         result: RotateOutcome = await self._inner.rotate(old_id, new, now=now)
         return result
-
-
-async def _assert_family_dead(world: World, service: AuthService, pairs: list[TokenPair]) -> None:
-    for pair in pairs:
-        with pytest.raises(InvalidGrant):
-            await service.refresh(pair.refresh_token)
-        with pytest.raises(RevokedToken):
-            await world.validator.avalidate(pair.access.token)
 
 
 Revoker = Callable[[AuthService, TokenPair, TokenPair], Awaitable[None]]
@@ -175,7 +163,7 @@ async def test_r3_revocation_between_read_and_write(
     gate.release.set()
     with pytest.raises(InvalidGrant):
         await in_flight
-    await _assert_family_dead(world, service, [r1, r2])
+    await assert_family_dead(world, service, [r1, r2])
 
 
 @pytest.mark.parametrize(
@@ -211,4 +199,4 @@ async def test_r3_revocation_during_rotation_write(
         pairs.append(outcome)
     else:
         assert type(outcome) is InvalidGrant
-    await _assert_family_dead(world, service, pairs)
+    await assert_family_dead(world, service, pairs)

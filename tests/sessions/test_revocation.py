@@ -15,19 +15,11 @@ from tokenward.errors import (
     RevokedToken,
     StorageUnavailable,
 )
-from tokenward.sessions.config import TokenPair
 from tokenward.sessions.revocation import StoreRevocationCheck, SyncStoreRevocationCheck
 from tokenward.sessions.service import AuthService
 from tokenward.validation import SyncRevocationCheck, TokenValidator
 
-from .conftest import PASSWORD, World
-
-
-async def _assert_dead(world: World, service: AuthService, pair: TokenPair) -> None:
-    with pytest.raises(InvalidGrant):
-        await service.refresh(pair.refresh_token)
-    with pytest.raises(RevokedToken):
-        await world.validator.avalidate(pair.access.token)
+from .conftest import PASSWORD, World, assert_family_dead
 
 
 @pytest.mark.parametrize("action", ["set_password", "disable_user", "logout_all"])
@@ -42,7 +34,7 @@ async def test_r9_account_actions_revoke_every_session(
     else:
         await getattr(service, action)(alice.id)
     for pair in [*sessions[1:], rotated]:
-        await _assert_dead(world, service, pair)
+        await assert_family_dead(world, service, [pair])
     user = await world.store.get_user(alice.id)
     assert user.tokens_valid_after == world.clock.now()
     records = await world.store.list_user_refresh(alice.id)
@@ -59,7 +51,7 @@ async def test_r9_new_login_after_password_change_works_in_same_second(
     fresh = await service.login("alice", "a brand new password")
     assert (await world.validator.avalidate(fresh.access.token)).subject == alice.id
     await service.refresh(fresh.refresh_token)
-    await _assert_dead(world, service, old)
+    await assert_family_dead(world, service, [old])
 
 
 async def test_r9_disabled_user_cannot_login_until_enabled(
@@ -179,7 +171,7 @@ async def test_rfc7009_refresh_token_revokes_family(
 ) -> None:
     pair = await service.login("alice", PASSWORD)
     await service.revoke_token(pair.refresh_token)
-    await _assert_dead(world, service, pair)
+    await assert_family_dead(world, service, [pair])
 
 
 @pytest.mark.parametrize(
@@ -255,7 +247,7 @@ async def test_revoke_session_kills_one_family_and_its_live_access_tokens(
     other = await service.login("alice", PASSWORD)
     with caplog.at_level(logging.WARNING, logger="tokenward.sessions"):
         assert await service.revoke_session(target.session_id) is True
-    await _assert_dead(world, service, rotated)
+    await assert_family_dead(world, service, [rotated])
     with pytest.raises(RevokedToken):
         await world.validator.avalidate(target.access.token)  # issued before the rotation
     # the user's other session is untouched
