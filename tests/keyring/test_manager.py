@@ -89,6 +89,19 @@ async def test_rotate_promotes_next_and_retires_active(store: KeyStore, clock: F
     assert metrics.value("key_rotations_total") == 1
 
 
+async def test_rotate_returns_the_next_key_it_published(store: KeyStore, clock: FixedClock) -> None:
+    """Other next keys created in the same instant (generate, then rotate) are not
+    mistaken for the one rotate() inserted, whatever their kids sort like."""
+    m = manager(store, clock)
+    await m.load()
+    for _ in range(3):
+        await m.generate()
+    before = {k.kid for k in m.keys}
+    _, new_next = await m.rotate()
+    assert new_next.kid not in before
+    assert {k.kid: k.state for k in m.keys}[new_next.kid] is KeyState.NEXT
+
+
 async def test_current_keys_identity_changes_only_with_the_set(
     store: KeyStore, clock: FixedClock
 ) -> None:

@@ -260,15 +260,18 @@ class KeyManager:
         on top (never two active keys). Returns ``(new_active, new_next)``.
         """
         for _ in range(_MAX_ROTATE_ATTEMPTS):
-            keys = await self.store.list_keys()
-            if await self._rotate_from(keys):
-                keys = await self.store.list_keys()
-                self._apply(keys, source="local")
-                nxt = [k for k in keys if k.state is KeyState.NEXT]
-                return self.active, nxt[-1]
+            new_next = await self._rotate_once(source="local")
+            if new_next is not None:
+                return self.active, new_next
         raise ConfigurationError("key rotation kept conflicting with another process")
 
-    async def _rotate_from(self, keys: Sequence[StoredKey]) -> bool:
+    async def _rotate_once(self, *, source: str) -> StoredKey | None:
+        """One rotation on top of what the store holds now, then apply the result.
+
+        Returns the next key it published, or None (nothing changed) when another process
+        moved a state first.
+        """
+        keys = await self.store.list_keys()
         actives = [k for k in keys if k.state is KeyState.ACTIVE]
         nexts = [k for k in keys if k.state is KeyState.NEXT]
         if len(actives) != 1:
@@ -284,7 +287,10 @@ class KeyManager:
         retired = old.with_state(
             KeyState.RETIRED, retired_at=now, retire_after=now + self.retire_period
         )
-        return await self.store.rotate(active=retired, next_key=promoted, new_next=new_next)
+        if not await self.store.rotate(active=retired, next_key=promoted, new_next=new_next):
+            return None
+        self._apply(await self.store.list_keys(), source=source)
+        return new_next
 
     async def maybe_rotate(self) -> bool:
         """Rotate if the schedule says so (``rotate_every``); True if this call rotated."""
@@ -297,9 +303,7 @@ class KeyManager:
             return False
         if now < nexts[0].created_at + self.min_prepublish:
             return False  # never promote a key resource servers may not have fetched yet
-        keys = await self.store.list_keys()
-        if await self._rotate_from(keys):
-            self._apply(await self.store.list_keys(), source="schedule")
+        if await self._rotate_once(source="schedule") is not None:
             return True
         await self.poll()  # another instance rotated first
         return False
