@@ -9,13 +9,9 @@ decodes to a given byte string (security profile rule 3, D1).
 from __future__ import annotations
 
 import binascii
-import re
 
-__all__ = ["B64URL_SEGMENT", "b64url_decode", "b64url_encode", "is_canonical"]
+__all__ = ["LAST_CHAR_OK", "PADDING", "URL_TO_STD", "b64url_decode", "b64url_encode"]
 
-#: one base64url segment (possibly empty), the alphabet of RFC 4648 sec. 5 without padding
-B64URL_SEGMENT = "[A-Za-z0-9_-]*"
-_SEGMENT = re.compile(B64URL_SEGMENT).fullmatch
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 #: allowed last characters, indexed by ``len(segment) % 4``: with 2 trailing characters the
@@ -33,13 +29,6 @@ URL_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
 #: padding to append, indexed by ``len(segment) % 4`` (1 is never canonical)
 PADDING = (b"", b"", b"==", b"=")
 _STD_TO_URL = bytes.maketrans(b"+/", b"-_")
-
-
-def is_canonical(segment: str) -> bool:
-    """True when ``segment`` is canonical unpadded base64url (empty is canonical)."""
-    if _SEGMENT(segment) is None:
-        return False
-    return not segment or segment[-1] in LAST_CHAR_OK[len(segment) & 3]
 
 
 def b64url_decode(segment: str) -> bytes:
