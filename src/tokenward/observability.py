@@ -153,29 +153,30 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        # Pre-create the closed label sets so dashboards see zeros, not gaps.
-        for outcome in REFRESH_OUTCOMES:
-            self.refresh.labels(outcome=outcome)
-        for outcome in LOGIN_OUTCOMES:
-            self.logins.labels(outcome=outcome)
+        # Pre-create the closed label sets so dashboards see zeros, not gaps; the children
+        # are kept so recording one skips the ``labels()`` lookup (``ok`` is counted on every
+        # authenticated request).
+        self._validation_ok = self.token_validations.labels(result="ok")
+        self._refresh_by_outcome = {o: self.refresh.labels(outcome=o) for o in REFRESH_OUTCOMES}
+        self._login_by_outcome = {o: self.logins.labels(outcome=o) for o in LOGIN_OUTCOMES}
 
     # --- recorders --- #
 
     def validation(self, error: BaseException | None = None) -> None:
         """Count one validation: ``result="ok"`` or the error's ``code``."""
-        self.token_validations.labels(result=_code(error, "ok")).inc()
+        if error is None:
+            self._validation_ok.inc()
+            return
+        code = getattr(error, "code", None)
+        self.token_validations.labels(result=code if isinstance(code, str) else "error").inc()
 
     def refresh_outcome(self, outcome: str) -> None:
         """Count one refresh exchange; ``outcome`` must be one of :data:`REFRESH_OUTCOMES`."""
-        if outcome not in REFRESH_OUTCOMES:
-            raise ValueError(f"unknown refresh outcome {outcome!r}")
-        self.refresh.labels(outcome=outcome).inc()
+        _closed_label(self._refresh_by_outcome, outcome, "refresh").inc()
 
     def login_outcome(self, outcome: str) -> None:
         """Count one login; ``outcome`` must be one of :data:`LOGIN_OUTCOMES`."""
-        if outcome not in LOGIN_OUTCOMES:
-            raise ValueError(f"unknown login outcome {outcome!r}")
-        self.logins.labels(outcome=outcome).inc()
+        _closed_label(self._login_by_outcome, outcome, "login").inc()
 
     def observe_request(self, *, route: str, method: str, status: int, seconds: float) -> None:
         """Record one HTTP request. ``route`` must be the route *template* (``/users/{id}``),
@@ -197,11 +198,12 @@ class Metrics:
         return 0.0 if got is None else float(got)
 
 
-def _code(error: BaseException | None, ok: str) -> str:
-    if error is None:
-        return ok
-    code = getattr(error, "code", None)
-    return code if isinstance(code, str) else "error"
+def _closed_label(children: Mapping[str, Counter], outcome: str, what: str) -> Counter:
+    """The child counter of ``outcome`` in a closed label set; ValueError for another."""
+    try:
+        return children[outcome]
+    except KeyError:
+        raise ValueError(f"unknown {what} outcome {outcome!r}") from None
 
 
 #: the ``method`` label values of ``http_request_duration_seconds``; anything else is OTHER

@@ -66,13 +66,13 @@ def create_app(
     :param announce: where the dev demo password is written once (default ``print``).
     """
     metrics = Metrics()
-    auth = ServiceAuth(settings)
+    auth = ServiceAuth(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings, clock=clock, metrics=metrics, hasher=hasher) as rt:
             app.state.runtime = rt
-            auth.bind(rt, metrics)
+            auth.bind(rt)
             if settings.service.dev:
                 await ensure_demo_user(rt, announce=announce)
             poller = asyncio.create_task(_poll_keys(rt.keys), name="tokenward-key-poll")

@@ -71,9 +71,10 @@ class _Guard(SecurityBase):
         self._policy = policy
 
     async def __call__(self, request: Request) -> Principal:
-        found = await self._auth.authenticator.resolve(request, self._policy)
+        auth = self._auth
+        found = await auth.authenticator.resolve(request, self._policy)
         assert found is not None  # resolve raises unless optional
-        request.app.state.metrics.validation(None)
+        auth.metrics.validation(None)
         return found
 
 
@@ -84,7 +85,9 @@ class ServiceAuth:
     from the runtime's validator and CSRF protector when the lifespan starts (:meth:`bind`).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        #: the app's metrics (validations are counted here)
+        self.metrics = metrics
         cookies = settings.cookies
         self.bearer = BearerTransport()
         self.cookies = CookieTransport(
@@ -114,8 +117,10 @@ class ServiceAuth:
         #: RFC 7662 callers: the configured introspection role
         self.introspector = _Guard(self, self.policies["Introspection"])
 
-    def bind(self, runtime: Runtime, metrics: Metrics) -> None:
+    def bind(self, runtime: Runtime) -> None:
         """Build the ``Authenticator`` over the opened runtime (called by the lifespan)."""
+
+        metrics = self.metrics
 
         def on_failure(request: Request, exc: TokenwardError) -> None:
             if isinstance(exc, InvalidToken):
@@ -129,7 +134,7 @@ class ServiceAuth:
             csrf=runtime.csrf,
             policies=self.policies,
             on_failure=on_failure,
-            logger=logging.getLogger("tokenward.service.auth"),
+            logger=log,
         )
 
     @property
