@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ import pytest
 
 from tokenward.clock import FixedClock
 from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
-from tokenward.keyring import KeyManager, KeyState, KeyStore, StoredKey
+from tokenward.keyring import KeyManager, KeyState, KeyStore, StoredKey, issuer_factory
 from tokenward.observability import Metrics
 
 RETIRE = 15 * 60 + 30.0  # access-token lifetime + leeway
@@ -315,6 +316,28 @@ async def test_issuer_factory_follows_the_active_key(store: KeyStore, clock: Fix
     await m.rotate()
     assert current() is not first
     assert current().issue("alice").kid == m.active.kid
+
+
+def test_issuer_factory_over_any_key_source() -> None:
+    """The module-level factory serves any object with ``active_key`` (the service's static
+    HMAC key too) and writes ``client_id`` when given."""
+    from tokenward import jws
+    from tokenward.keys import Key
+
+    class Static:
+        active_key = Key.generate("ES256")
+
+    source = Static()
+    current = issuer_factory(
+        source, issuer="https://issuer.test", audience="api", lifetime=60, client_id="cli"
+    )
+    first = current()
+    assert current() is first
+    claims = json.loads(jws.verify(first.issue("alice").token, source.active_key.public()).payload)
+    assert (claims["client_id"], claims["aud"], claims["sub"]) == ("cli", "api", "alice")
+    source.active_key = Key.generate("ES256")
+    assert current() is not first
+    assert current().issue("alice").kid == source.active_key.kid
 
 
 async def test_rotation_is_a_logged_security_event(

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from tokenward.keyring._model import KeyState, KeyStore, StoredKey
 from tokenward.keyring.file import FileKeyStore
-from tokenward.keyring.manager import KeyManager
+from tokenward.keyring.manager import ActiveKeySource, KeyManager, issuer_factory
 
 if TYPE_CHECKING:
     from tokenward.keyring.sql import SqlKeyStore, generate_kek, parse_kek
 
 __all__ = [
+    "ActiveKeySource",
     "FileKeyStore",
     "KeyManager",
     "KeyState",
@@ -32,6 +33,7 @@ __all__ = [
     "SqlKeyStore",
     "StoredKey",
     "generate_kek",
+    "issuer_factory",
     "parse_kek",
 ]
 

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tokenward.clock import Clock, SystemClock
 from tokenward.errors import ConfigurationError, InvalidKey, TokenwardError
@@ -40,10 +40,54 @@ if TYPE_CHECKING:
     from tokenward.observability import Metrics
     from tokenward.tokens import TokenIssuer
 
-__all__ = ["KeyManager"]
+__all__ = ["ActiveKeySource", "KeyManager", "issuer_factory"]
 
 _log = logging.getLogger("tokenward.keyring")
 _MAX_ROTATE_ATTEMPTS = 3
+
+
+class ActiveKeySource(Protocol):
+    """Anything with a current signing key: ``KeyManager``, the service's static HMAC key."""
+
+    @property
+    def active_key(self) -> Key: ...
+
+
+def issuer_factory(
+    keys: ActiveKeySource,
+    *,
+    issuer: str,
+    audience: str,
+    lifetime: float,
+    token_type: str = "at+jwt",
+    client_id: str | None = None,
+    clock: Clock | None = None,
+) -> Callable[[], TokenIssuer]:
+    """A callable returning a ``TokenIssuer`` bound to ``keys``' active key, as
+    ``AuthService(issuer=...)`` expects; rebuilt only when the active key changes (rotation).
+
+    :param client_id: the RFC 9068 sec. 2.2 ``client_id`` claim of every access token.
+    """
+    from tokenward.tokens import TokenIssuer
+
+    built: list[tuple[Key, TokenIssuer]] = []
+
+    def current() -> TokenIssuer:
+        key = keys.active_key
+        if not built or built[0][0] is not key:
+            made = TokenIssuer(
+                key,
+                issuer=issuer,
+                audience=audience,
+                lifetime=lifetime,
+                token_type=token_type,
+                client_id=client_id,
+                clock=clock,
+            )
+            built[:] = [(key, made)]
+        return built[0][1]
+
+    return current
 
 
 class KeyManager:
@@ -137,28 +181,15 @@ class KeyManager:
     def issuer_factory(
         self, *, issuer: str, audience: str, lifetime: float, token_type: str = "at+jwt"
     ) -> Callable[[], TokenIssuer]:
-        """A callable returning a ``TokenIssuer`` for the current active key (cached per kid),
-        as ``AuthService(issuer=...)`` expects."""
-        from tokenward.tokens import TokenIssuer
-
-        cache: dict[str, TokenIssuer] = {}
-
-        def current() -> TokenIssuer:
-            key = self.active_key
-            got = cache.get(key.kid)
-            if got is None:
-                cache.clear()
-                got = cache[key.kid] = TokenIssuer(
-                    key,
-                    issuer=issuer,
-                    audience=audience,
-                    lifetime=lifetime,
-                    token_type=token_type,
-                    clock=self.clock,
-                )
-            return got
-
-        return current
+        """:func:`issuer_factory` over this manager's active key and clock."""
+        return issuer_factory(
+            self,
+            issuer=issuer,
+            audience=audience,
+            lifetime=lifetime,
+            token_type=token_type,
+            clock=self.clock,
+        )
 
     # --- loading and polling --- #
 
