@@ -32,6 +32,7 @@ from tokenward.errors import (
     UnsupportedHeader,
 )
 from tokenward.jose import _algs
+from tokenward.keys import MAX_KID_LENGTH
 
 CLAIMS = {"sub": "alice", "exp": 1_900_000_000}
 ORDERS = {
@@ -405,6 +406,12 @@ def test_b4_kid_of_wrong_type_or_length_is_malformed(keys: dict[str, Key], kid: 
     token = forge({"alg": "HS256", "kid": kid}, CLAIMS, keys["HS256"])
     with pytest.raises(MalformedToken):
         jws.verify(token, keys["HS256"])
+
+
+def test_b4_the_longest_kid_a_key_accepts_is_accepted_in_a_header() -> None:
+    # one limit for keys and headers: every key's kid fits in a token header
+    key = Key.generate("HS256", kid="k" * MAX_KID_LENGTH)
+    assert jws.verify(jws.sign(b"{}", key), KeySet([key])).key is key
 
 
 def test_b4_ten_kilobyte_kid_is_refused(keys: dict[str, Key]) -> None:

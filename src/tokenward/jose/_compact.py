@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "FORBIDDEN_HEADERS",
+    "MAX_KID_LENGTH",
     "KeyResolver",
     "decode_jwt",
     "sign_compact",
@@ -55,7 +56,8 @@ DEFAULT_MAX_BYTES = 8192
 #: header parameters that are never accepted (RFC 7515 sec. 4.1.11 crit, RFC 7797 b64,
 #: RFC 7516 zip/enc, RFC 7519 sec. 5.2 cty (C5), RFC 8725 sec. 3.10 jku/x5u/jwk/x5c)
 FORBIDDEN_HEADERS = frozenset({"crit", "b64", "zip", "enc", "cty", "jku", "x5u", "jwk", "x5c"})
-_MAX_KID = 256
+#: longest ``kid`` accepted in token headers and on keys (``tokenward.keys`` uses it too)
+MAX_KID_LENGTH = 256
 _HEADER_CACHE_SIZE = 64
 _ERRORS = (*JSON_ERRORS, binascii.Error, IndexError, KeyError)
 
@@ -88,7 +90,7 @@ def _resolve_header(segment: str, resolver: KeyResolver) -> tuple[dict[str, Any]
     if type(alg) is not str:  # RFC 7515 sec. 4.1.1: alg MUST be present (A2)
         raise MalformedToken("alg missing or not a string")
     kid = header.get("kid")
-    if "kid" in header and (type(kid) is not str or len(kid) > _MAX_KID):
+    if "kid" in header and (type(kid) is not str or len(kid) > MAX_KID_LENGTH):
         raise MalformedToken("kid is not a short string")  # B4 (null, number, array, 10 KB)
     # kid is only a dictionary key: no I/O, no path, no query (RFC 8725 sec. 3.10)
     key = resolver._lookup(kid)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from tokenward.errors import InvalidKey, UnknownKey
 from tokenward.jose import _algs
 from tokenward.jose._b64 import b64url_encode
+from tokenward.jose._compact import MAX_KID_LENGTH
 from tokenward.keys._jwk import (
     CRV_BY_CURVE,
     CURVES,
@@ -31,8 +32,6 @@ from tokenward.keys._pem import material_from_pem, material_to_pem
 
 __all__ = ["MAX_KID_LENGTH", "Key"]
 
-#: longest ``kid`` accepted on keys and in token headers
-MAX_KID_LENGTH = 256
 _MIN_RSA_BITS = 2048  # RFC 7518 sec. 3.3 and 3.5
 _MAX_RSA_BITS = 16384  # bounds the cost of importing a hostile JWKS
 _KEY_OPS = frozenset({"sign", "verify"})
