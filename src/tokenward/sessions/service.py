@@ -106,6 +106,15 @@ class AuthService(AccountAdmin):
         self._outcomes = outcomes
         self._codec = RefreshTokenCodec(pepper=self._config.pepper)
         self._revocation_check = revocation_check_for(revocations)
+        # What one refresh-context read answers, fixed by the stores given (see _live_user):
+        # the joined user when the refresh store is the user store, and the denylist when
+        # its tables are the revocation store's durable record (the store itself, or
+        # FallbackRevocationStore.durable in front of it).
+        store: object = refresh
+        self._context_has_user = users is store
+        self._context_has_denylist = (
+            revocations is store or getattr(revocations, "durable", None) is store
+        )
 
     @property
     def config(self) -> SessionConfig:
@@ -287,14 +296,13 @@ class AuthService(AccountAdmin):
         # answers the cache cannot give, and this one comes from the durable record). Any
         # other revocation store is asked as well.
         revoked = context.denylisted
-        if not revoked and not self._context_covers_revocations():
+        if not revoked and not self._context_has_denylist:
             revoked = await self._revocations.is_revoked(
                 issuer="", jti="", sid=record.family_id, sub=record.user_id, iat=record.created_at
             )
         if revoked:
             self._fail("revoked")
-        users: object = self._users
-        if users is self._refresh:
+        if self._context_has_user:
             user = context.user  # joined in the same read
         else:
             user = await self._users.get_user(record.user_id)
@@ -304,13 +312,6 @@ class AuthService(AccountAdmin):
         if cutoff is not None and record.created_at < cutoff:
             self._fail("revoked")
         return user
-
-    def _context_covers_revocations(self) -> bool:
-        """True when the refresh store's denylist tables are the revocation store's durable
-        record: the revocation store is the refresh store itself or a cache in front of it
-        (``FallbackRevocationStore.durable``)."""
-        store: object = self._revocations
-        return store is self._refresh or getattr(store, "durable", None) is self._refresh
 
     def _successor(
         self, parent: RefreshRecord, *, now: float, ip: str | None, user_agent: str | None
