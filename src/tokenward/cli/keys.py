@@ -19,8 +19,8 @@ def key_row(key: StoredKey) -> dict[str, Any]:
     return {"kid": key.kid, "alg": key.alg, **key.lifecycle()}
 
 
-def _show(cli: Cli, manager: KeyManager, title: str) -> None:
-    rows = [key_row(k) for k in manager.keys]
+def _show(cli: Cli, manager: KeyManager, title: str, **extra: Any) -> None:
+    """Emit ``extra`` plus every key (``--json``), or the keys as a table titled ``title``."""
 
     def human() -> None:
         cli.table(
@@ -28,17 +28,17 @@ def _show(cli: Cli, manager: KeyManager, title: str) -> None:
             ["kid", "alg", "state", "created", "retire-after"],
             [
                 [
-                    r["kid"],
-                    r["alg"],
-                    f"[{_STATE_STYLE[KeyState(r['state'])]}]{r['state']}[/]",
-                    fmt_time(r["created_at"]),
-                    fmt_time(r["retire_after"]),
+                    k.kid,
+                    k.alg,
+                    f"[{_STATE_STYLE[k.state]}]{k.state.value}[/]",
+                    fmt_time(k.created_at),
+                    fmt_time(k.retire_after),
                 ]
-                for r in rows
+                for k in manager.keys
             ],
         )
 
-    cli.emit({"keys": rows}, human)
+    cli.emit(extra | {"keys": [key_row(k) for k in manager.keys]}, human)
 
 
 def build_keys_app() -> typer.Typer:
@@ -70,11 +70,7 @@ def build_keys_app() -> typer.Typer:
             # load() (inside cli.keys) already created active + next on an empty store
             fresh = manager.created_on_load and alg is None
             added = None if fresh else await manager.generate(alg=alg)
-            cli.emit(
-                {"added": None if added is None else key_row(added)}
-                | {"keys": [key_row(k) for k in manager.keys]},
-                lambda: _show(cli, manager, "signing keys"),
-            )
+            _show(cli, manager, "signing keys", added=None if added is None else key_row(added))
 
         cli.with_keys(body)
 
@@ -90,11 +86,8 @@ def build_keys_app() -> typer.Typer:
         async def body(manager: KeyManager) -> None:
             previous = manager.active.kid
             active, nxt = await manager.rotate()
-            cli.emit(
-                {"active": active.kid, "next": nxt.kid, "retired": previous}
-                | {"keys": [key_row(k) for k in manager.keys]},
-                lambda: _show(cli, manager, f"rotated: {active.kid} is now active"),
-            )
+            title = f"rotated: {active.kid} is now active"
+            _show(cli, manager, title, active=active.kid, next=nxt.kid, retired=previous)
 
         cli.with_keys(body)
 
