@@ -138,7 +138,6 @@ class MemoryStore:
                 or old.used_at is not None
                 or old.expires_at <= now
                 or old.family_expires_at <= now
-                or new.id in self._refresh
             ):
                 return RotateOutcome(rotated=False, old=old)
             self._refresh[old_id] = dataclasses.replace(old, used_at=now, replaced_by=new.id)
