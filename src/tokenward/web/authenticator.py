@@ -38,6 +38,7 @@ from tokenward.errors import (
     TokenwardError,
 )
 from tokenward.keys import Key, KeySet
+from tokenward.observability import security_event
 from tokenward.validation import Principal, RevocationCheck, TokenValidator, ValidationPolicy
 
 from ._request import SAFE_METHODS, SCOPE_KEY, principal, query_has_token, set_state
@@ -322,12 +323,10 @@ class Authenticator(ProtectedRoutes):
         # The jti only, never the token (RFC 6750 sec. 5.3). InvalidToken.jti is set only
         # once the signature verified, so an attacker cannot plant a value in the log.
         jti = found.jti if found is not None else getattr(exc, "jti", None)
-        extra = {"event": "request_refused", "code": code, "jti": jti}
         if isinstance(exc, CSRFError):
-            # A stable security event name (tokenward.observability.SECURITY_EVENTS).
-            extra.update(event="csrf_failed", reason=exc.description)
-            self._log.warning("csrf_failed", extra=extra)
+            security_event(self._log, "csrf_failed", code=code, jti=jti, reason=exc.description)
         else:
+            extra = {"event": "request_refused", "code": code, "jti": jti}
             self._log.info("request refused: %s", code, extra=extra)
         hook = self._on_failure
         if hook is not None and exc is not None:

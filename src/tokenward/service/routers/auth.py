@@ -22,6 +22,7 @@ from tokenward.errors import (
     InvalidToken,
     UnsupportedGrantType,
 )
+from tokenward.observability import security_event
 from tokenward.service.deps import ServiceAuth, client_ip, get_runtime, user_agent
 from tokenward.service.runtime import Runtime
 from tokenward.service.schemas import (
@@ -168,8 +169,7 @@ def _login_csrf(auth: ServiceAuth, request: Request, *, pre_session: bool) -> No
         else:
             auth.csrf.check_origin(scope)
     except CSRFError as exc:
-        extra = {"event": "csrf_failed", "code": exc.code, "reason": exc.description}
-        log.warning("csrf_failed", extra=extra)
+        security_event(log, "csrf_failed", code=exc.code, reason=exc.description)
         raise
 
 
