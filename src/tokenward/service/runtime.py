@@ -68,8 +68,6 @@ class Runtime:
     hasher: PasswordHasher = field(repr=False)
     #: issues and checks the session-bound CSRF tokens of cookie mode (holds the CSRF key)
     csrf: CsrfProtector = field(repr=False)
-    #: the raw CSRF key (for rebuilding a protector elsewhere)
-    csrf_secret: bytes = field(repr=False)
 
 
 def _csrf_secret(settings: Settings) -> bytes:
@@ -212,8 +210,7 @@ async def open_runtime(
     if not settings.service.dev:
         validate_for_production(settings)
     clock = clock or SystemClock()
-    csrf_secret = _csrf_secret(settings)
-    csrf = CsrfProtector(csrf_secret, allowed_origins=settings.http.allowed_origins)
+    csrf = CsrfProtector(_csrf_secret(settings), allowed_origins=settings.http.allowed_origins)
     url = settings.database_url
     if settings.database.url is None:
         settings.service.data_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +265,6 @@ async def open_runtime(
             auth=auth,
             hasher=hasher,
             csrf=csrf,
-            csrf_secret=csrf_secret,
         )
     finally:
         if owned_hasher and hasher is not None:  # set inside try once created
