@@ -272,9 +272,12 @@ def test_cached_token_is_refused_once_its_key_leaves_the_key_set(
 
 
 def test_clear_cache_forgets_verified_tokens(validator: TokenValidator, sign: Sign) -> None:
-    validator.validate(sign())
+    token = sign()
+    validator.validate(token)
+    assert list(validator._cache) == [token]
     validator.clear_cache()
     assert validator._cache == {}
+    assert validator.validate(token).subject == "user-1"  # verified again, not refused
 
 
 def test_cache_never_accepts_a_different_token_string(
