@@ -130,6 +130,17 @@ def test_claims_set_and_unset(run: Run) -> None:
     assert run(*dev("users", "claims", "bob", "sub=admin")).exit_code == 1  # reserved claim
 
 
+def test_changes_show_the_changed_user_even_if_a_username_equals_its_id(run: Run) -> None:
+    """After a change the record is read again by id, never by a username that happens to
+    equal that id (here: a second account named after bob's id)."""
+    bob = add(run, "bob")
+    add(run, str(bob["id"]))
+    for command in (("roles", "bob", "Ops"), ("claims", "bob", "level=3"), ("disable", "bob")):
+        shown = ok_json(run(*dev("users", *command, "--json")))
+        assert (shown["id"], shown["username"]) == (bob["id"], "bob"), command
+    assert ok_json(run(*dev("users", "show", "bob", "--json")))["roles"] == ["Ops"]
+
+
 def test_sessions_list_and_revoke(
     run: Run, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

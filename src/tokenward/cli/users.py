@@ -43,6 +43,15 @@ async def find_user(rt: Runtime, ident: str) -> UserRecord:
     return user
 
 
+async def _reload(rt: Runtime, user: UserRecord) -> UserRecord:
+    """``user`` as stored after a change: read by id (``find_user`` tries the username first,
+    and a username may equal another account's id)."""
+    current = await rt.store.get_user(user.id)
+    if current is None:
+        raise UserNotFound(f"no user {user.username!r}")
+    return current
+
+
 def user_view(user: UserRecord) -> dict[str, Any]:
     """The JSON shape of a user (never the password hash)."""
     return {
@@ -193,7 +202,7 @@ def build_users_app() -> typer.Typer:
             async def body(rt: Runtime) -> None:
                 record = await find_user(rt, user)
                 await getattr(rt.auth, method)(record.id)
-                _show_user(cli, await find_user(rt, record.id))
+                _show_user(cli, await _reload(rt, record))
 
             cli.with_runtime(body)
 
@@ -219,7 +228,7 @@ def build_users_app() -> typer.Typer:
             record = await find_user(rt, user)
             if role or clear:
                 await rt.auth.set_roles(record.id, tuple(role or ()))
-                record = await find_user(rt, record.id)
+                record = await _reload(rt, record)
             return record
 
         cli.with_runtime(body, lambda record: _show_user(cli, record))
@@ -245,7 +254,7 @@ def build_users_app() -> typer.Typer:
                 if updates or unset:
                     merged = {k: v for k, v in record.claims.items() if k not in (unset or ())}
                     await rt.auth.set_claims(record.id, {**merged, **updates})
-                    record = await find_user(rt, record.id)
+                    record = await _reload(rt, record)
             _show_user(cli, record)
 
         cli.run(body())
