@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tokenward.web.openapi import ErrorBody
+
 __all__ = [
     "CsrfTokenResponse",
     "ErrorBody",
@@ -89,13 +91,6 @@ class IntrospectionResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     active: bool
-
-
-class ErrorBody(BaseModel):
-    """Every error: ``{"error": code, "error_description": text}`` (RFC 6749 sec. 5.2)."""
-
-    error: str
-    error_description: str
 
 
 _STATUS_TEXT = {
