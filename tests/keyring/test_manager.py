@@ -27,6 +27,16 @@ def manager(store: KeyStore, clock: FixedClock, **kwargs: object) -> KeyManager:
     return KeyManager(store, alg="ES256", clock=clock, retire_after=RETIRE, **kwargs)  # type: ignore[arg-type]
 
 
+async def two_instances(
+    store_factory: Callable[[], KeyStore], clock: FixedClock
+) -> tuple[KeyManager, KeyManager]:
+    """Two loaded managers over the same backing data: two instances of a deployment."""
+    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
+    await a.load()
+    await b.load()
+    return a, b
+
+
 def states(m: KeyManager) -> dict[KeyState, list[str]]:
     out: dict[KeyState, list[str]] = {s: [] for s in KeyState}
     for k in m.keys:
@@ -51,9 +61,7 @@ async def test_load_on_empty_store_creates_active_and_next(
 async def test_load_again_reuses_the_stored_keys(
     store_factory: Callable[[], KeyStore], clock: FixedClock
 ) -> None:
-    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
-    await a.load()
-    await b.load()
+    a, b = await two_instances(store_factory, clock)
     assert a.active_key.kid == b.active_key.kid
     assert set(a.current_keys().kids) == set(b.current_keys().kids)
 
@@ -118,9 +126,7 @@ async def test_current_keys_identity_changes_only_with_the_set(
 async def test_other_instance_converges_on_poll(
     store_factory: Callable[[], KeyStore], clock: FixedClock
 ) -> None:
-    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
-    await a.load()
-    await b.load()
+    a, b = await two_instances(store_factory, clock)
     before = b.current_keys()
     new_active, new_next = await a.rotate()
     # before polling, b still signs with the old key, which a still publishes (retired)
@@ -136,9 +142,7 @@ async def test_other_instance_converges_on_poll(
 async def test_concurrent_rotations_from_two_instances(
     store_factory: Callable[[], KeyStore], clock: FixedClock
 ) -> None:
-    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
-    await a.load()
-    await b.load()
+    a, b = await two_instances(store_factory, clock)
     await asyncio.gather(a.rotate(), b.rotate())
     await a.poll()
     await b.poll()
@@ -245,10 +249,7 @@ def test_inconsistent_periods_are_refused(
 async def test_tick_polls_rotates_and_prunes(
     store_factory: Callable[[], KeyStore], clock: FixedClock
 ) -> None:
-    a = manager(store_factory(), clock)
-    b = manager(store_factory(), clock)
-    await a.load()
-    await b.load()
+    a, b = await two_instances(store_factory, clock)
     old = a.active.kid
     await a.rotate()
     clock.advance(PERIOD)
@@ -288,9 +289,7 @@ async def test_store_outage_keeps_the_last_known_keys(
 async def test_sighup_triggers_a_poll(
     store_factory: Callable[[], KeyStore], clock: FixedClock
 ) -> None:
-    a, b = manager(store_factory(), clock), manager(store_factory(), clock)
-    await a.load()
-    await b.load()
+    a, b = await two_instances(store_factory, clock)
     await a.rotate()
     loop = asyncio.get_running_loop()
     assert b.install_sighup(loop)
