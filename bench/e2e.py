@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,17 @@ def start(variant: str, env: dict[str, str], cwd: Path | None = None) -> Server:
     raise RuntimeError(f"{variant}: server did not start")
 
 
+def stop(servers: list[Server]) -> None:
+    """Terminate ``servers`` (all at once), then reap each; kill one still up after 10 s."""
+    for server in servers:
+        server.process.terminate()
+    for server in servers:
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+
+
 def gate(server: Server, token: str) -> None:
     """The variant must accept its token and, when protected, refuse a tampered one."""
     good = httpx.get(server.url, headers={"Authorization": f"Bearer {token}"})
@@ -496,13 +508,15 @@ class ServiceResult:
 
 
 def _measured(server: Server, run_load: Callable[[], Sample]) -> Sample:
+    """``run_load()`` against ``server``, with the server's CPU seconds per request; any
+    failed request is an error."""
     before = cpu_seconds(server.process.pid)
     sample = run_load()
     after = cpu_seconds(server.process.pid)
     if before is not None and after is not None and sample.requests:
         sample.server_cpu = (after - before) / sample.requests
     if sample.errors:
-        raise RuntimeError(f"service: {sample.errors} failed requests")
+        raise RuntimeError(f"{server.variant}: {sample.errors} failed requests")
     return sample
 
 
@@ -607,11 +621,7 @@ def service_rows(
             password = (data_dir / "bench-password").read_text()
             results = measure_service(server, password, load, budget)
         finally:
-            server.process.terminate()
-            try:
-                server.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+            stop([server])
     for r in results:
         print(
             f"service {r.endpoint:20} {r.sample.rps:9.0f} req/s p99 {r.sample.p99_ms:6.2f} ms",
@@ -642,13 +652,9 @@ def run(variants: tuple[str, ...], *, rounds: int, seconds: float, connections: 
         for number in range(rounds):
             shuffler.shuffle(order)
             for variant in order:
-                before = cpu_seconds(servers[variant].process.pid)
-                sample = load(servers[variant].url, tokens[variant], seconds, connections)
-                after = cpu_seconds(servers[variant].process.pid)
-                if before is not None and after is not None and sample.requests:
-                    sample.server_cpu = (after - before) / sample.requests
-                if sample.errors:
-                    raise RuntimeError(f"{variant}: {sample.errors} non-2xx responses")
+                server = servers[variant]
+                run_load = partial(load, server.url, tokens[variant], seconds, connections)
+                sample = _measured(server, run_load)
                 report.samples.setdefault(variant, []).append(sample)
                 print(
                     f"round {number + 1}/{rounds} {variant:28} {sample.rps:9.0f} req/s "
@@ -656,13 +662,7 @@ def run(variants: tuple[str, ...], *, rounds: int, seconds: float, connections: 
                     file=sys.stderr,
                 )
     finally:
-        for server in servers.values():
-            server.process.terminate()
-        for server in servers.values():
-            try:
-                server.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+        stop(list(servers.values()))
     return report
 
 
