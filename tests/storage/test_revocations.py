@@ -88,6 +88,21 @@ async def test_session_revocation(revocations: Any) -> None:
     assert not await _revoked(revocations, sid=None)
 
 
+@pytest.mark.parametrize("hostile", ["a\x00b", "\ud800"])
+async def test_unstorable_identities_are_not_revoked_and_leave_other_terms(
+    revocations: Any, hostile: str
+) -> None:
+    # attacker-controlled claims: never a driver error, never "revoked" by accident, and
+    # the token's other identities are still checked
+    assert not await _revoked(revocations, issuer=hostile, jti=hostile, sid=hostile, sub=hostile)
+    await revocations.revoke_session("s1", expires_at=NOW + 600)
+    assert await _revoked(revocations, jti=hostile, sid="s1", sub=hostile)
+    await revocations.revoke_subject("u1", issued_before=NOW, expires_at=NOW + 600)
+    assert await _revoked(revocations, issuer=hostile, sid=hostile, sub="u1", iat=NOW - 1)
+    await revocations.revoke_jti(ISS, "j1", expires_at=NOW + 600)
+    assert await _revoked(revocations, jti="j1", sid=hostile, sub=hostile)
+
+
 async def test_subject_cut_off_is_strictly_before(revocations: Any) -> None:
     await revocations.revoke_subject("u1", issued_before=NOW, expires_at=NOW + 600)
     assert await _revoked(revocations, iat=NOW - 1)
