@@ -20,8 +20,10 @@ __all__ = [
     "CURVES",
     "Material",
     "PRIVATE_MEMBERS",
+    "PRIVATE_TYPES",
     "material_from_jwk",
     "private_members",
+    "public_material",
     "public_members",
 ]
 
@@ -45,6 +47,8 @@ Material = (
     | ed25519.Ed25519PrivateKey
     | ed25519.Ed25519PublicKey
 )
+#: the asymmetric private key types (each has ``public_key()``)
+PRIVATE_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
 
 
 def _member(jwk: Mapping[str, Any], name: str) -> bytes:
@@ -143,28 +147,31 @@ def _uint_b64(value: int) -> str:
     return b64url_encode(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
 
 
+def public_material(
+    material: Material,
+) -> bytes | rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey:
+    """The public key of a private key; public keys and HMAC secrets as they are."""
+    return material.public_key() if isinstance(material, PRIVATE_TYPES) else material
+
+
 def public_members(material: Material) -> dict[str, str]:
     """The public members of the key, in RFC 7638 order (including ``kty``)."""
-    if isinstance(material, bytes):
-        return {"k": b64url_encode(material), "kty": "oct"}
-    if isinstance(material, rsa.RSAPrivateKey | rsa.RSAPublicKey):
-        pub = material.public_key() if isinstance(material, rsa.RSAPrivateKey) else material
+    pub = public_material(material)
+    if isinstance(pub, bytes):
+        return {"k": b64url_encode(pub), "kty": "oct"}
+    if isinstance(pub, rsa.RSAPublicKey):
         numbers = pub.public_numbers()
         return {"e": _uint_b64(numbers.e), "kty": "RSA", "n": _uint_b64(numbers.n)}
-    if isinstance(material, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        pub_ec = (
-            material.public_key() if isinstance(material, ec.EllipticCurvePrivateKey) else material
-        )
-        point = pub_ec.public_numbers()
-        size = (pub_ec.curve.key_size + 7) // 8
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        point = pub.public_numbers()
+        size = (pub.curve.key_size + 7) // 8
         return {
-            "crv": CRV_BY_CURVE[pub_ec.curve.name],
+            "crv": CRV_BY_CURVE[pub.curve.name],
             "kty": "EC",
             "x": b64url_encode(point.x.to_bytes(size, "big")),
             "y": b64url_encode(point.y.to_bytes(size, "big")),
         }
-    pub_ed = material.public_key() if isinstance(material, ed25519.Ed25519PrivateKey) else material
-    return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(pub_ed.public_bytes_raw())}
+    return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(pub.public_bytes_raw())}
 
 
 def private_members(material: Material) -> dict[str, str]:

@@ -23,6 +23,7 @@ from tokenward.jose._compact import MAX_KID_LENGTH
 from tokenward.keys._jwk import (
     CRV_BY_CURVE,
     CURVES,
+    PRIVATE_TYPES,
     Material,
     material_from_jwk,
     private_members,
@@ -86,12 +87,13 @@ def _check_material(spec: _algs.AlgSpec, material: Material) -> None:
         if not isinstance(material, rsa.RSAPrivateKey | rsa.RSAPublicKey):
             raise InvalidKey(f"{spec.name} needs an RSA key")
         pub = material.public_key() if isinstance(material, rsa.RSAPrivateKey) else material
-        e = pub.public_numbers().e
+        numbers = pub.public_numbers()
+        e = numbers.e
         if not _MIN_RSA_BITS <= pub.key_size <= _MAX_RSA_BITS:
             raise InvalidKey(f"RSA modulus must be {_MIN_RSA_BITS}..{_MAX_RSA_BITS} bits")
         if e < 3 or e % 2 == 0:  # A18: e = 1 makes every signature trivially forgeable
             raise InvalidKey("RSA public exponent must be odd and >= 3")
-        if is_roca_weak(pub.public_numbers().n):  # A18, Wycheproof jws_rsa_roca_key
+        if is_roca_weak(numbers.n):  # A18, Wycheproof jws_rsa_roca_key
             raise InvalidKey("RSA modulus has the ROCA fingerprint (CVE-2017-15361)")
     elif spec.kty == "EC":
         if not isinstance(material, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
@@ -300,9 +302,7 @@ class Key:
         A public key returns itself; so does an HMAC key, which is its own verification key
         (it is never exported: see :meth:`to_jwk` and ``KeySet.to_jwks``)."""
         material = self._material
-        if not isinstance(
-            material, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        ):
+        if not isinstance(material, PRIVATE_TYPES):
             return self
         if self._public is None:  # built once: repeated calls share one header cache
             object.__setattr__(

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tokenward.errors import InvalidKey
-from tokenward.keys._jwk import Material
+from tokenward.keys._jwk import PRIVATE_TYPES, Material, public_material
 
 __all__ = ["material_from_pem", "material_to_pem"]
 
@@ -46,25 +46,17 @@ def material_from_pem(data: bytes | str) -> Material:
 
 def material_to_pem(material: Material, *, private: bool) -> bytes:
     """PKCS#8 (private, unencrypted) or SubjectPublicKeyInfo PEM."""
-    if isinstance(material, bytes):
+    public = public_material(material)
+    if isinstance(public, bytes):
         raise InvalidKey("symmetric keys have no PEM form")
     if private:
-        if not isinstance(
-            material, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        ):
+        if not isinstance(material, PRIVATE_TYPES):
             raise InvalidKey("not a private key")
         return material.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-    public = (
-        material.public_key()
-        if isinstance(
-            material, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        )
-        else material
-    )
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
