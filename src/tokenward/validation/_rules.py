@@ -42,10 +42,10 @@ MAX_NUMERIC_DATE = 2**53
 # header; tests/test_advisories.py (C1, C2, C5, C6, B1-B3) pins that through the validator.
 
 
-#: a cached, verified token: (principal, start, end, revocation kwargs or None).
+#: a cached, verified token: (principal, start, end, typ, revocation kwargs or None).
 #: Reject when ``now < start`` (nbf/iat minus leeway; exp - max_lifetime without iat) or
 #: ``now >= end`` (exp + leeway: RFC 7519 sec. 4.1.4 "on or after" is expired).
-Entry = tuple[Principal, float, float, "dict[str, Any] | None"]
+Entry = tuple[Principal, float, float, str, "dict[str, Any] | None"]
 
 
 _MIN, _MAX = -MAX_NUMERIC_DATE, MAX_NUMERIC_DATE
@@ -111,8 +111,8 @@ class Rules:
         principal keeps both (and exposes frozen copies).
         """
         typ = header.get("typ")
-        if type(typ) is not str or not self.typ_ok(typ):  # required (RFC 9068 sec. 2.1)
-            raise InvalidTokenType()
+        if type(typ) is not str:  # required (RFC 9068 sec. 2.1); its value is checked by
+            raise InvalidTokenType()  # the validator on every call, cached or not
         try:  # iss, aud and exp are always required (RFC 8725 sec. 3.8, 3.9; profile E1)
             issuer = claims["iss"]
             aud = claims["aud"]
@@ -187,8 +187,8 @@ class Rules:
             raise _bad_roles(self.role_claim)
         if revocation:
             rev = {"issuer": issuer, "jti": jti, "sid": sid, "sub": sub, "iat": iat}
-            return Principal(claims, header, roles, name), start, exp + leeway, rev
-        return Principal(claims, header, roles, name), start, exp + leeway, None
+            return Principal(claims, header, roles, name), start, exp + leeway, typ, rev
+        return Principal(claims, header, roles, name), start, exp + leeway, typ, None
 
     def _absent(
         self, claims: dict[str, Any], name: str, bad: Callable[[str], InvalidClaim]

@@ -9,6 +9,7 @@ from typing import Any
 from tokenward.errors import (
     ConfigurationError,
     InvalidToken,
+    InvalidTokenType,
     MalformedToken,
     RevokedToken,
     StorageUnavailable,
@@ -54,8 +55,8 @@ class TokenValidator:
     short string raises ``MalformedToken``.
 
     The cache maps the exact token string to the result of the signature and clock-free
-    claim and header checks (``typ`` included). It is emptied whenever the key set object
-    changes. Expiry, ``nbf``, ``iat`` and revocation are checked on every call, hit or miss.
+    claim checks. It is emptied whenever the key set object changes. Expiry, ``nbf``,
+    ``iat``, ``typ`` and revocation are checked on every call, hit or miss.
 
     :raises ConfigurationError: for an unusable ``keys``, ``revocation`` or ``cache_size``.
     """
@@ -74,6 +75,7 @@ class TokenValidator:
         "_rev_now",
         "_rules",
         "_source",
+        "_typ_exact",
         "_wants_rev_args",
         "policy",
     )
@@ -94,6 +96,7 @@ class TokenValidator:
         #: the policy this validator enforces (immutable)
         self.policy = policy
         self._rules = Rules(policy)
+        self._typ_exact = self._rules.typ_exact
         self._entry_of = self._rules.entry
         self._algorithms = frozenset(policy.algorithms)
         self._max_bytes = policy.max_token_bytes
@@ -157,10 +160,12 @@ class TokenValidator:
             entry = self._load(token)
             if cache_size:
                 self._remember(token, entry)
-        principal, start, end, rev_args = entry
+        principal, start, end, typ, rev_args = entry
         now = self._now()
         if now < start or now >= end:
             raise self._time_error(entry, now)
+        if typ not in self._typ_exact and not self._rules.typ_ok(typ):
+            raise _with_jti(InvalidTokenType(), principal.jti)
         if rev_args is not None:
             try:
                 revoked = self._rev_now(**rev_args)  # type: ignore[misc]
@@ -213,7 +218,9 @@ class TokenValidator:
         now = self._now()
         if now < entry[1] or now >= entry[2]:
             raise self._time_error(entry, now)
-        revocation, rev_args = self._revocation, entry[3]
+        if entry[3] not in self._typ_exact and not self._rules.typ_ok(entry[3]):
+            raise _with_jti(InvalidTokenType(), entry[0].jti)
+        revocation, rev_args = self._revocation, entry[4]
         if revocation is not None and rev_args is not None:
             try:
                 revoked = await revocation.is_revoked(**rev_args)
