@@ -45,20 +45,17 @@ async def introspect_token(runtime: Runtime, token: str) -> dict[str, Any]:
             record = await runtime.auth.refresh_info(token)
         except TokenwardError:
             record = None
-        now = runtime.clock.now()
-        if (
-            record is None
-            or record.used_at is not None
-            or record.revoked_at is not None
-            or min(record.expires_at, record.family_expires_at) <= now
-        ):
+        if record is None or record.used_at is not None or record.revoked_at is not None:
+            return {"active": False}
+        expires_at = min(record.expires_at, record.family_expires_at)
+        if expires_at <= runtime.clock.now():
             return {"active": False}
         return {
             "active": True,
             "token_type": "refresh_token",
             "sub": record.user_id,
             "iss": runtime.settings.token.issuer,
-            "exp": int(min(record.expires_at, record.family_expires_at)),
+            "exp": int(expires_at),
             "iat": int(record.created_at),
             "sid": record.family_id,
         }
