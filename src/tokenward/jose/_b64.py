@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import binascii
 
-__all__ = ["LAST_CHAR_OK", "PADDING", "URL_TO_STD", "b64url_decode", "b64url_encode"]
+__all__ = [
+    "LAST_CHAR_OK",
+    "PADDING",
+    "URL_TO_STD",
+    "b64url_bytes",
+    "b64url_decode",
+    "b64url_encode",
+]
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -41,6 +48,11 @@ def b64url_decode(segment: str) -> bytes:
     return binascii.a2b_base64(raw + PADDING[len(segment) & 3], strict_mode=True)
 
 
+def b64url_bytes(data: bytes) -> bytes:
+    """Encode bytes as unpadded base64url, as ASCII bytes (for signing inputs)."""
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=")
+
+
 def b64url_encode(data: bytes) -> str:
     """Encode bytes as unpadded base64url text."""
-    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=").decode()
+    return b64url_bytes(data).decode()

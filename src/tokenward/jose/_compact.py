@@ -47,6 +47,7 @@ __all__ = [
     "MAX_KID_LENGTH",
     "KeyResolver",
     "decode_jwt",
+    "encode_header",
     "sign_compact",
     "verify_compact",
 ]
@@ -194,7 +195,8 @@ def decode_jwt(
     return (dict(header) if copy_header else header), claims, key
 
 
-def _encode_header(key: Key, header: Mapping[str, Any] | None) -> str:
+def encode_header(key: Key, header: Mapping[str, Any] | None) -> str:
+    """The base64url protected header for ``key`` (``alg``/``kid`` from it) plus ``header``."""
     fields: dict[str, Any] = {"alg": key.alg, "kid": key.kid}
     if header:
         for name, value in header.items():
@@ -222,7 +224,7 @@ def sign_compact(payload: bytes, key: Key, header: Mapping[str, Any] | None = No
     cache_key = tuple(header.items()) if header and cacheable else ()
     encoded = key._sign_cache.get(cache_key) if cacheable else None
     if encoded is None:
-        encoded = _encode_header(key, header)
+        encoded = encode_header(key, header)
         if cacheable:
             if len(key._sign_cache) >= _HEADER_CACHE_SIZE:
                 key._sign_cache.clear()

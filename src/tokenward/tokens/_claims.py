@@ -9,7 +9,6 @@ encoded (RFC 8259 sec. 8.1), strings escaped by the stdlib's own C escaper (sec.
 
 from __future__ import annotations
 
-import binascii
 import json
 import os
 import weakref
@@ -18,6 +17,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from tokenward.errors import ConfigurationError
+from tokenward.jose._b64 import b64url_bytes
 
 __all__ = ["JtiPool", "custom_claims", "json_string", "role_list"]
 
@@ -25,7 +25,6 @@ __all__ = ["JtiPool", "custom_claims", "json_string", "role_list"]
 #: everything else kept as is (the C escaper behind ``ensure_ascii=False``)
 json_string: Callable[[str], str] = encode_basestring
 
-_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
 #: jtis made per refill: one getrandom call and one base64 pass for the lot
 _JTI_BATCH = 256
 
@@ -81,7 +80,7 @@ def _fresh_jtis(count: int) -> list[str]:
     buffer = bytearray(os.urandom(18 * count))
     buffer[16::18] = bytes(count)
     buffer[17::18] = bytes(count)
-    text = binascii.b2a_base64(buffer, newline=False).translate(_STD_TO_URL).decode("ascii")
+    text = b64url_bytes(bytes(buffer)).decode("ascii")
     return [text[i : i + 22] for i in range(0, 24 * count, 24)]
 
 

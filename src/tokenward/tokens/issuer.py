@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from binascii import b2a_base64
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from tokenward.errors import ConfigurationError
-from tokenward.jose._compact import _encode_header
+from tokenward.jose._b64 import b64url_bytes
+from tokenward.jose._compact import encode_header
 from tokenward.keys import Key
 from tokenward.tokens._claims import (
     JtiPool,
@@ -18,6 +18,7 @@ from tokenward.tokens._claims import (
     json_string,
     role_list,
 )
+from tokenward.validation._rules import MAX_ID_LENGTH  # what validators accept
 
 __all__ = ["RESERVED_CLAIMS", "IssuedToken", "TokenIssuer"]
 
@@ -28,11 +29,6 @@ __all__ = ["RESERVED_CLAIMS", "IssuedToken", "TokenIssuer"]
 RESERVED_CLAIMS: frozenset[str] = frozenset(
     {"iss", "sub", "aud", "client_id", "exp", "nbf", "iat", "jti", "name", "roles", "sid", "nonce"}
 )
-
-#: longest ``subject`` / ``session_id``; matches what validators accept
-_MAX_ID_LENGTH = 256
-#: standard base64 -> base64url alphabet (RFC 4648 sec. 5)
-_URL = bytes.maketrans(b"+/", b"-_")
 
 
 class IssuedToken(NamedTuple):
@@ -51,8 +47,10 @@ class IssuedToken(NamedTuple):
 
 
 def _check_id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID_LENGTH:
-        raise ConfigurationError(f"{what} must be a non-empty string of at most 256 characters")
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise ConfigurationError(
+            f"{what} must be a non-empty string of at most {MAX_ID_LENGTH} characters"
+        )
     return value
 
 
@@ -129,7 +127,7 @@ class TokenIssuer:
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._encode = encode = compact_encoder()
         # the same header jws.sign would write (alg and kid from the key), encoded once
-        self._header = (_encode_header(signing_key, {"typ": token_type}) + ".").encode("ascii")
+        self._header = (encode_header(signing_key, {"typ": token_type}) + ".").encode("ascii")
         # the claims that never change, pre-encoded: {"iss":...,"sub": and ,"aud":...,"iat":
         self._head_json = '{"iss":' + encode(issuer) + ',"sub":'
         cid = "" if client_id is None else ',"client_id":' + encode(client_id)
@@ -192,7 +190,7 @@ class TokenIssuer:
 
         :raises ConfigurationError: for invalid arguments or a reserved custom claim.
         """
-        if type(subject) is not str or not 0 < len(subject) <= _MAX_ID_LENGTH:
+        if type(subject) is not str or not 0 < len(subject) <= MAX_ID_LENGTH:
             _check_id(subject, "subject")  # raises with the message
         iat = int(self._now())
         exp = iat + (self._lifetime if lifetime is None else _lifetime(lifetime))
@@ -212,10 +210,8 @@ class TokenIssuer:
             raw = (body + "}").encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate in a string
             raise ConfigurationError("claims are not valid Unicode text") from None
-        # base64url inline (RFC 7515 sec. 2): this is the hot path of every login and refresh
-        signing_input = self._header + b2a_base64(raw, newline=False).translate(_URL).rstrip(b"=")
-        signature = b2a_base64(self._sign(signing_input), newline=False).translate(_URL)
-        token = (signing_input + b"." + signature.rstrip(b"=")).decode("ascii")
+        signing_input = self._header + b64url_bytes(raw)
+        token = (signing_input + b"." + b64url_bytes(self._sign(signing_input))).decode("ascii")
         return IssuedToken(token, jti, iat, exp, self._kid)
 
     def _optional(
