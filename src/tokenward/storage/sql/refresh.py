@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -70,7 +70,7 @@ class SqlRefreshStore(SqlBase):
         if not storable(token_id):
             return None
         async with self._single() as conn:
-            row = (await conn.execute(sa.select(toks).where(toks.c.id == token_id))).first()
+            row = (await conn.execute(_BY_ID, {"token_id": token_id})).first()
         return None if row is None else _from_row(row)
 
     async def load_refresh_context(self, token_id: str) -> RefreshContext | None:
@@ -80,7 +80,7 @@ class SqlRefreshStore(SqlBase):
         if not storable(token_id):
             return None
         async with self._single() as conn:
-            row = (await conn.execute(self._context_query(token_id))).first()
+            row = (await conn.execute(_CONTEXT, {"token_id": token_id})).first()
         if row is None:
             return None
         m = row._mapping
@@ -89,27 +89,6 @@ class SqlRefreshStore(SqlBase):
             user=None if m[f"{_USER}id"] is None else user_from_mapping(m, _USER),
             session_revoked=bool(m["session_revoked"]),
             subject_revoked_before=m["subject_revoked_before"],
-        )
-
-    @staticmethod
-    def _context_query(token_id: str) -> sa.Select[Any]:
-        # SELECT t.*, u.* AS account_*, EXISTS(sid denied), (sub cut-off) FROM refresh_tokens t
-        # LEFT JOIN users u ON u.id = t.user_id WHERE t.id = :id
-        session_revoked = (
-            sa.exists().where(revoked_sessions.c.sid == toks.c.family_id).label("session_revoked")
-        )
-        cutoff = (
-            sa.select(revoked_subjects.c.issued_before)
-            .where(revoked_subjects.c.sub == toks.c.user_id)
-            .scalar_subquery()
-            .label("subject_revoked_before")
-        )
-        return (
-            sa.select(
-                toks, *(c.label(f"{_USER}{c.name}") for c in users.c), session_revoked, cutoff
-            )
-            .select_from(toks.outerjoin(users, users.c.id == toks.c.user_id))
-            .where(toks.c.id == token_id)
         )
 
     async def get_family(self, family_id: str) -> FamilyRecord | None:
@@ -129,8 +108,7 @@ class SqlRefreshStore(SqlBase):
         """
         if not storable(old_id):
             return RotateOutcome(rotated=False, old=None)
-        consume = self._consume(old_id, new, now)
-        row = await self._claim_then_insert(consume, new, hook=self._rotate_hook)
+        row = await self._claim_then_insert(_CONSUME, old_id, new, now, hook=self._rotate_hook)
         if row is not None:
             # the claim matched only an unused token: before it, used_at/replaced_by were unset
             return RotateOutcome(
@@ -144,56 +122,43 @@ class SqlRefreshStore(SqlBase):
         """Claim the parent's one grace slot and store ``sibling``, atomically (sec. 4.3)."""
         if not storable(parent_id):
             return False
-        claim = (
-            toks.update()
-            .where(
-                *_extendable(parent_id, sibling.family_id, now),
-                toks.c.used_at.is_not(None),
-                toks.c.grace_child.is_(None),
-            )
-            .values(grace_child=sibling.id)
-        )
-        return await self._claim_then_insert(claim, sibling) is not None
-
-    def _consume(self, old_id: str, new: RefreshRecord, now: float) -> sa.Update:
-        """The conditional UPDATE of profile sec. 4.2, guarded by a live, locked family."""
-        return (
-            toks.update()
-            .where(
-                *_extendable(old_id, new.family_id, now),
-                toks.c.used_at.is_(None),
-                toks.c.expires_at > now,
-                toks.c.family_expires_at > now,
-            )
-            .values(used_at=now, replaced_by=new.id)
-        )
+        return await self._claim_then_insert(_GRACE_CLAIM, parent_id, sibling, now) is not None
 
     async def _claim_then_insert(
-        self, claim: sa.Update, new: RefreshRecord, *, hook: RotateHook | None = None
+        self,
+        claim: _Claim,
+        token_id: str,
+        new: RefreshRecord,
+        now: float,
+        *,
+        hook: RotateHook | None = None,
     ) -> sa.Row[Any] | None:
-        """Run the conditional ``claim`` on one token and store ``new`` only if it matched,
-        atomically; the claimed row as updated, or ``None`` (nothing stored).
+        """Run the conditional ``claim`` on token ``token_id`` at ``now`` and store ``new``
+        only if it matched, atomically; the claimed row as updated, or ``None`` (nothing
+        stored).
 
         PostgreSQL: one CTE statement in autocommit (one round trip); with ``hook`` it runs
         in a transaction that stays open while the hook is awaited. SQLite: ``UPDATE ...
         RETURNING`` then ``INSERT`` under ``BEGIN IMMEDIATE`` (one writer).
         """
+        values = asdict(new)
+        params = {"p_token": token_id, "p_family": new.family_id, "p_now": now, "p_new": new.id}
         row: sa.Row[Any] | None
         if self._sqlite:
             async with self._tx() as conn:
-                row = (await conn.execute(claim.returning(*toks.c))).first()
+                row = (await conn.execute(claim.returning, params)).first()
                 if row is not None:
-                    await conn.execute(toks.insert().values(**asdict(new)))
+                    await conn.execute(toks.insert(), values)
                     if hook is not None:
                         await hook()
             return row
-        stmt = _then_insert(claim, new)
+        params.update((f"new_{name}", value) for name, value in values.items())
         if hook is None:
             async with self._single() as conn:
-                row = (await conn.execute(stmt)).first()
+                row = (await conn.execute(claim.then_insert, params)).first()
             return row
         async with self._tx() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(claim.then_insert, params)).first()
             if row is not None:
                 await hook()
         return row
@@ -252,29 +217,91 @@ class SqlRefreshStore(SqlBase):
 _USER = "account_"
 
 
-def _extendable(token_id: str, family_id: str, now: float) -> tuple[sa.ColumnElement[bool], ...]:
-    """Token ``token_id`` is unrevoked and in ``family_id``, which is live and share-locked
-    against a concurrent revocation (R3)."""
-    family = (
-        sa.select(fams.c.id)
-        .where(fams.c.id == family_id, fams.c.revoked_at.is_(None), fams.c.expires_at > now)
-        .with_for_update(read=True)  # FOR SHARE (PostgreSQL); ignored by SQLite
-        .scalar_subquery()
+# The refresh path's statements are built once, with bound parameters: building them on
+# every call cost more CPU than their database round trips (about 2 ms for the rotation).
+
+
+def _context_query() -> sa.Select[Any]:
+    # SELECT t.*, u.* AS account_*, EXISTS(sid denied), (sub cut-off) FROM refresh_tokens t
+    # LEFT JOIN users u ON u.id = t.user_id WHERE t.id = :token_id
+    session_revoked = (
+        sa.exists().where(revoked_sessions.c.sid == toks.c.family_id).label("session_revoked")
     )
-    return (toks.c.id == token_id, toks.c.family_id.in_(family), toks.c.revoked_at.is_(None))
+    cutoff = (
+        sa.select(revoked_subjects.c.issued_before)
+        .where(revoked_subjects.c.sub == toks.c.user_id)
+        .scalar_subquery()
+        .label("subject_revoked_before")
+    )
+    return (
+        sa.select(toks, *(c.label(f"{_USER}{c.name}") for c in users.c), session_revoked, cutoff)
+        .select_from(toks.outerjoin(users, users.c.id == toks.c.user_id))
+        .where(toks.c.id == sa.bindparam("token_id"))
+    )
 
 
-def _then_insert(update: sa.Update, new: RefreshRecord) -> sa.Select[Any]:
-    """``WITH upd AS (UPDATE ... RETURNING *), ins AS (INSERT new ... FROM upd) SELECT upd.*``:
-    ``new`` is stored only if the conditional UPDATE matched; one statement, one round trip
-    in autocommit (PostgreSQL)."""
+_BY_ID = sa.select(toks).where(toks.c.id == sa.bindparam("token_id"))
+_CONTEXT = _context_query()
+
+
+class _Claim(NamedTuple):
+    """A conditional UPDATE of one token, prepared for both dialects. Parameters:
+    ``p_token`` (the token), ``p_family`` (its required family), ``p_now``, ``p_new`` (the
+    id of the record stored if the claim matches) and, in ``then_insert``, that record's
+    columns as ``new_<column>``."""
+
+    #: SQLite: ``UPDATE ... RETURNING *`` (the caller inserts the new record)
+    returning: sa.Executable
+    #: PostgreSQL: ``WITH upd AS (UPDATE ... RETURNING *), ins AS (INSERT new ... FROM upd)
+    #: SELECT upd.*``: the new record is stored only if the UPDATE matched; one statement,
+    #: one round trip in autocommit
+    then_insert: sa.Executable
+
+
+def _claim(update: sa.Update) -> _Claim:
     upd = update.returning(*toks.c).cte("upd")
-    values = asdict(new)
     source = sa.select(
-        *(sa.literal(values[c.name], type_=c.type).label(c.name) for c in toks.c)
+        *(sa.bindparam(f"new_{c.name}", type_=c.type).label(c.name) for c in toks.c)
     ).select_from(upd)
     ins = toks.insert().from_select([c.name for c in toks.c], source).cte("ins")
-    return sa.select(*upd.c).add_cte(ins)
+    return _Claim(update.returning(*toks.c), sa.select(*upd.c).add_cte(ins))
+
+
+#: the token is unrevoked and in family ``p_family``, which is live at ``p_now`` and
+#: share-locked against a concurrent revocation (R3)
+_EXTENDABLE = (
+    toks.c.id == sa.bindparam("p_token"),
+    toks.c.family_id.in_(
+        sa.select(fams.c.id)
+        .where(
+            fams.c.id == sa.bindparam("p_family"),
+            fams.c.revoked_at.is_(None),
+            fams.c.expires_at > sa.bindparam("p_now"),
+        )
+        .with_for_update(read=True)  # FOR SHARE (PostgreSQL); ignored by SQLite
+        .scalar_subquery()
+    ),
+    toks.c.revoked_at.is_(None),
+)
+
+#: the conditional UPDATE of profile sec. 4.2: consume an unused, unexpired token
+_CONSUME = _claim(
+    toks.update()
+    .where(
+        *_EXTENDABLE,
+        toks.c.used_at.is_(None),
+        toks.c.expires_at > sa.bindparam("p_now"),
+        toks.c.family_expires_at > sa.bindparam("p_now"),
+    )
+    .values(used_at=sa.bindparam("p_now"), replaced_by=sa.bindparam("p_new"))
+)
+
+#: claim a consumed token's one grace slot (profile sec. 4.3)
+_GRACE_CLAIM = _claim(
+    toks.update()
+    .where(*_EXTENDABLE, toks.c.used_at.is_not(None), toks.c.grace_child.is_(None))
+    .values(grace_child=sa.bindparam("p_new"))
+)
 
 
 def _from_row(row: sa.Row[Any]) -> RefreshRecord:
