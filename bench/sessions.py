@@ -360,7 +360,8 @@ async def run(quick: bool) -> str:
     lines += [
         "",
         "SQL statements are counted with a `before_cursor_execute` hook. On SQLite they "
-        "include the explicit `BEGIN`/`BEGIN IMMEDIATE`/`COMMIT`. On PostgreSQL the SQL store "
+        "include the explicit `BEGIN`/`BEGIN IMMEDIATE` (the commit is a driver call, not a "
+        "counted statement). On PostgreSQL the SQL store "
         "runs single statements in autocommit, so each counted statement is one round trip: "
         "a refresh reads the token with its user and denylist entries in one statement and "
         "rotates in one conditional statement: 2 round trips (issue 3 target: at most 2; "
