@@ -70,21 +70,11 @@ class AccountAdmin(SessionRevocation):
         """Change the password and end every session of the user (security profile R9)."""
         self._check_new_password(password)
         new_hash = await self._hasher.ahash(password)
-        now = self._clock.now()
-        user = await self._get_user(user_id)
-        await self._users.update_user(
-            dataclasses.replace(user, password_hash=new_hash, tokens_valid_after=now)
-        )
-        await self._revoke_everything(user_id, now=now, reason="password_changed")
+        await self._end_every_session(user_id, "password_changed", password_hash=new_hash)
 
     async def disable_user(self, user_id: str) -> None:
         """Disable the account and end every session (R9)."""
-        now = self._clock.now()
-        user = await self._get_user(user_id)
-        await self._users.update_user(
-            dataclasses.replace(user, disabled=True, tokens_valid_after=now)
-        )
-        await self._revoke_everything(user_id, now=now, reason="user_disabled")
+        await self._end_every_session(user_id, "user_disabled", disabled=True)
         security_event(logger, "user_disabled", sub=user_id)
 
     async def enable_user(self, user_id: str) -> None:
@@ -104,10 +94,15 @@ class AccountAdmin(SessionRevocation):
 
     async def logout_all(self, user_id: str) -> None:
         """Log out everywhere: revoke every family, session and access token of the user."""
+        await self._end_every_session(user_id, "logout_all")
+
+    async def _end_every_session(self, user_id: str, reason: str, **changes: Any) -> None:
+        """Apply ``changes`` to the user with ``tokens_valid_after`` = now, then revoke every
+        family, session and earlier access token of the user (R9)."""
         now = self._clock.now()
         user = await self._get_user(user_id)
-        await self._users.update_user(dataclasses.replace(user, tokens_valid_after=now))
-        await self._revoke_everything(user_id, now=now, reason="logout_all")
+        await self._users.update_user(dataclasses.replace(user, tokens_valid_after=now, **changes))
+        await self._revoke_everything(user_id, now=now, reason=reason)
 
     async def _rehash(self, user: UserRecord, password: str) -> UserRecord:
         """Upgrade a hash made with old parameters after a successful login (L7)."""
