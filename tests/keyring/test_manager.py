@@ -14,8 +14,9 @@ import pytest
 
 from tokenward.clock import FixedClock
 from tokenward.errors import ConfigurationError, InvalidKey, StorageUnavailable
-from tokenward.keyring import KeyManager, KeyState, KeyStore, StoredKey, issuer_factory
+from tokenward.keyring import KeyManager, KeyState, KeyStore, StoredKey
 from tokenward.observability import Metrics
+from tokenward.tokens import issuer_factory
 
 RETIRE = 15 * 60 + 30.0  # access-token lifetime + leeway
 POLL = 10.0

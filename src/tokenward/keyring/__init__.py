@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from tokenward.keyring._model import KeyState, KeyStore, StoredKey
 from tokenward.keyring.file import FileKeyStore
-from tokenward.keyring.manager import ActiveKeySource, KeyManager, issuer_factory
+from tokenward.keyring.manager import KeyManager
 
 if TYPE_CHECKING:
     from tokenward.keyring.sql import SqlKeyStore, generate_kek, parse_kek
 
 __all__ = [
-    "ActiveKeySource",
     "FileKeyStore",
     "KeyManager",
     "KeyState",
@@ -33,7 +32,6 @@ __all__ = [
     "SqlKeyStore",
     "StoredKey",
     "generate_kek",
-    "issuer_factory",
     "parse_kek",
 ]
 

@@ -27,67 +27,24 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from tokenward.clock import Clock, SystemClock
 from tokenward.errors import ConfigurationError, InvalidKey, TokenwardError
 from tokenward.keyring._model import KeyState, KeyStore, StoredKey
 from tokenward.keys import KeySet
 from tokenward.observability import security_event
+from tokenward.tokens import issuer_factory
 
 if TYPE_CHECKING:
     from tokenward.keys import Key
     from tokenward.observability import Metrics
     from tokenward.tokens import TokenIssuer
 
-__all__ = ["ActiveKeySource", "KeyManager", "issuer_factory"]
+__all__ = ["KeyManager"]
 
 _log = logging.getLogger("tokenward.keyring")
 _MAX_ROTATE_ATTEMPTS = 3
-
-
-class ActiveKeySource(Protocol):
-    """Anything with a current signing key: ``KeyManager``, the service's static HMAC key."""
-
-    @property
-    def active_key(self) -> Key: ...
-
-
-def issuer_factory(
-    keys: ActiveKeySource,
-    *,
-    issuer: str,
-    audience: str,
-    lifetime: float,
-    token_type: str = "at+jwt",
-    client_id: str | None = None,
-    clock: Clock | None = None,
-) -> Callable[[], TokenIssuer]:
-    """A callable returning a ``TokenIssuer`` bound to ``keys``' active key, as
-    ``AuthService(issuer=...)`` expects; rebuilt only when the active key changes (rotation).
-
-    :param client_id: the RFC 9068 sec. 2.2 ``client_id`` claim of every access token.
-    """
-    from tokenward.tokens import TokenIssuer
-
-    built: list[tuple[Key, TokenIssuer]] = []
-
-    def current() -> TokenIssuer:
-        key = keys.active_key
-        if not built or built[0][0] is not key:
-            made = TokenIssuer(
-                key,
-                issuer=issuer,
-                audience=audience,
-                lifetime=lifetime,
-                token_type=token_type,
-                client_id=client_id,
-                clock=clock,
-            )
-            built[:] = [(key, made)]
-        return built[0][1]
-
-    return current
 
 
 class KeyManager:

@@ -8,7 +8,6 @@ which is never published (``KeySet.to_jwks`` omits ``oct`` keys).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tokenward.errors import ConfigurationError
@@ -19,9 +18,8 @@ if TYPE_CHECKING:
     from tokenward.keys import Key, KeySet
     from tokenward.observability import Metrics
     from tokenward.service.settings import Settings
-    from tokenward.tokens import TokenIssuer
 
-__all__ = ["SigningKeys", "StaticKeys", "issuer_factory", "open_signing_keys"]
+__all__ = ["SigningKeys", "StaticKeys", "open_signing_keys"]
 
 
 @runtime_checkable
@@ -60,41 +58,6 @@ class StaticKeys:
 
     async def poll(self) -> bool:
         return False
-
-
-def issuer_factory(
-    keys: SigningKeys,
-    *,
-    issuer: str,
-    audience: str,
-    lifetime: float,
-    client_id: str | None,
-    clock: Clock,
-) -> Callable[[], TokenIssuer]:
-    """A callable returning a ``TokenIssuer`` bound to ``keys``' active key, as
-    ``AuthService(issuer=...)`` expects; rebuilt only when the active key changes (rotation).
-
-    :param client_id: the RFC 9068 sec. 2.2 ``client_id`` claim of every access token.
-    """
-    from tokenward.tokens import TokenIssuer
-
-    built: list[tuple[Key, TokenIssuer]] = []
-
-    def current() -> TokenIssuer:
-        key = keys.active_key
-        if not built or built[0][0] is not key:
-            made = TokenIssuer(
-                key,
-                issuer=issuer,
-                audience=audience,
-                lifetime=lifetime,
-                client_id=client_id,
-                clock=clock,
-            )
-            built[:] = [(key, made)]
-        return built[0][1]
-
-    return current
 
 
 def _store(settings: Settings, engine: Any) -> Any:

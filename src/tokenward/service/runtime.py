@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from tokenward.clock import Clock, SystemClock
 from tokenward.errors import ConfigurationError
-from tokenward.service.keys import SigningKeys, issuer_factory, open_signing_keys
+from tokenward.service.keys import SigningKeys, open_signing_keys
 from tokenward.service.settings import DAY, Settings, read_secret, validate_for_production
+from tokenward.tokens import issuer_factory
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from tokenward.tokens.issuer import RESERVED_CLAIMS, IssuedToken, TokenIssuer
+from tokenward.tokens.issuer import (
+    RESERVED_CLAIMS,
+    ActiveKeySource,
+    IssuedToken,
+    TokenIssuer,
+    issuer_factory,
+)
 
-__all__ = ["RESERVED_CLAIMS", "IssuedToken", "TokenIssuer"]
+__all__ = ["RESERVED_CLAIMS", "ActiveKeySource", "IssuedToken", "TokenIssuer", "issuer_factory"]

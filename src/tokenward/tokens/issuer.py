@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from tokenward.clock import Clock
 from tokenward.errors import ConfigurationError
 from tokenward.jose._b64 import b64url_bytes
 from tokenward.jose._compact import encode_header
@@ -20,7 +21,7 @@ from tokenward.tokens._claims import (
 )
 from tokenward.validation._rules import MAX_ID_LENGTH  # what validators accept
 
-__all__ = ["RESERVED_CLAIMS", "IssuedToken", "TokenIssuer"]
+__all__ = ["RESERVED_CLAIMS", "ActiveKeySource", "IssuedToken", "TokenIssuer", "issuer_factory"]
 
 #: claims the issuer sets itself; ``claims=`` may never supply them. RFC 7519 sec. 4.1
 #: registered claims, RFC 9068 sec. 2.2 ``client_id``, tokenward's own (name, roles, sid)
@@ -240,3 +241,46 @@ class TokenIssuer:
             except (TypeError, ValueError, RecursionError) as exc:  # not JSON, NaN, a cycle
                 raise ConfigurationError(f"claims are not JSON-serialisable: {exc}") from None
         return "".join(parts)
+
+
+class ActiveKeySource(Protocol):
+    """Anything with a current signing key: ``tokenward.keyring.KeyManager``, or the
+    service's static HMAC key."""
+
+    @property
+    def active_key(self) -> Key: ...
+
+
+def issuer_factory(
+    keys: ActiveKeySource,
+    *,
+    issuer: str,
+    audience: str,
+    lifetime: float,
+    token_type: str = "at+jwt",
+    client_id: str | None = None,
+    clock: Clock | None = None,
+) -> Callable[[], TokenIssuer]:
+    """A callable returning a ``TokenIssuer`` bound to ``keys``' active key, as
+    ``AuthService(issuer=...)`` expects; rebuilt only when the active key changes (rotation).
+
+    :param client_id: the RFC 9068 sec. 2.2 ``client_id`` claim of every access token.
+    """
+    built: list[tuple[Key, TokenIssuer]] = []
+
+    def current() -> TokenIssuer:
+        key = keys.active_key
+        if not built or built[0][0] is not key:
+            made = TokenIssuer(
+                key,
+                issuer=issuer,
+                audience=audience,
+                lifetime=lifetime,
+                token_type=token_type,
+                client_id=client_id,
+                clock=clock,
+            )
+            built[:] = [(key, made)]
+        return built[0][1]
+
+    return current
