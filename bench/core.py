@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hmac
 import json
 import os
@@ -459,8 +460,7 @@ def _run(algs: tuple[str, ...], *, rounds: int, target: float, verbose: bool, wa
     cells: dict[str, Callable[[], object]] = {}
     for alg, s in setups.items():
         for name, fn in s.verify.items():
-            token = s.token
-            cells[f"verify|{alg}|{name}"] = lambda fn=fn, token=token: fn(token)
+            cells[f"verify|{alg}|{name}"] = functools.partial(fn, s.token)
         for name, sign in s.sign.items():
             cells[f"sign|{alg}|{name}"] = sign
         assert s.primitive_verify is not None and s.primitive_sign is not None
