@@ -13,14 +13,16 @@ samples at random. ``timer=time.perf_counter_ns`` gives wall-clock figures inste
 from __future__ import annotations
 
 import gc
+import os
 import random
 import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 
-__all__ = ["Stats", "calibrate", "fmt_us", "run_cells", "sample"]
+__all__ = ["Stats", "calibrate", "fmt_us", "run_cells", "sample", "write_section"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +102,36 @@ def fmt_us(value: float | None) -> str:
     if value >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+def write_section(path: Path, section: str, name: str = "core") -> None:
+    """Replace the ``## <name>`` section of ``path``, keeping every other section as it is.
+
+    Other benchmarks own the other sections and may rewrite the file too, so it is read
+    just before writing and replaced atomically (``os.replace``), never truncated in place.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    heading = f"## {name}"
+    before: list[str] = []
+    after: list[str] = []
+    state = "before"  # -> "ours" at our heading, -> "after" at the next section
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if line.strip() == heading:
+                state = "ours"  # every copy of our section is dropped
+                continue
+            if state == "ours":
+                state = "after"
+        if state == "before":
+            before.append(line)
+        elif state == "after":
+            after.append(line)
+    while before and not before[-1].strip():
+        before.pop()
+    out = [*before, ""] if before else []
+    out += section.strip("\n").splitlines()
+    if after:
+        out += ["", *after]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("\n".join(out).rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Stats, fmt_us, run_cells
+from _harness import Stats, fmt_us, run_cells, write_section
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -602,39 +602,6 @@ def _load() -> str:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
-
-
-def write_section(path: Path, section: str, name: str = "core") -> None:
-    """Replace the ``## <name>`` section of ``path``, keeping every other section as it is.
-
-    Other benchmarks own the other sections and may rewrite the file too, so it is read
-    just before writing and replaced atomically (``os.replace``), never truncated in place.
-    """
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    heading = f"## {name}"
-    before: list[str] = []
-    after: list[str] = []
-    state = "before"  # -> "ours" at our heading, -> "after" at the next section
-    for line in text.splitlines():
-        if line.startswith("## "):
-            if line.strip() == heading:
-                state = "ours"  # every copy of our section is dropped
-                continue
-            if state == "ours":
-                state = "after"
-        if state == "before":
-            before.append(line)
-        elif state == "after":
-            after.append(line)
-    while before and not before[-1].strip():
-        before.pop()
-    out = [*before, ""] if before else []
-    out += section.strip("\n").splitlines()
-    if after:
-        out += ["", *after]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(out).rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -753,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(report, service_rows(load, quick=args.quick))
     print(text)
     if not args.quick:
-        from core import write_section
+        from _harness import write_section
 
         write_section(args.output, text, name="e2e")
         print(f"wrote {args.output}", file=sys.stderr)

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from core import write_section
+from _harness import write_section
 
 from tokenward.keys import Key
 from tokenward.sessions import (
