@@ -1,4 +1,4 @@
-"""Shared fixtures: injected clocks and the real PostgreSQL / Redis servers.
+"""Shared fixtures: injected clocks, the real PostgreSQL / Redis servers, store factories.
 
 Tests that need PostgreSQL or Redis use them for real. When a server is unreachable the test
 is skipped with the reason, unless ``TOKENWARD_REQUIRE_SERVICES=1`` (set by ``.ci/run``),
@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
 
 from tokenward.clock import FixedClock
+from tokenward.storage.base import RotateHook
 
 # Property tests assert behaviour, never speed: no per-example deadline (a loaded CI machine
 # must not turn a slow example into a failure). Speed lives in bench/.
@@ -86,3 +88,87 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# --- storage: one database per test (the ``backend`` fixture of each folder picks it) --- #
+
+#: ``make_store(rotate_hook=None)`` -> a store of the test's backend
+StoreFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'tokenward.db'}"
+
+
+@pytest.fixture
+def db_target(request: pytest.FixtureRequest, backend: str) -> tuple[str, str | None] | None:
+    """``(url, schema)`` for a SQL backend (None for memory); the schema is created later."""
+    if backend == "sqlite":
+        return request.getfixturevalue("sqlite_url"), None
+    if backend == "postgres":
+        return request.getfixturevalue("pg_url"), request.getfixturevalue("unique_prefix")
+    return None
+
+
+@pytest.fixture
+async def empty_db(
+    db_target: tuple[str, str | None] | None,
+) -> AsyncIterator[tuple[str, str | None] | None]:
+    """An empty database (SQLite file / fresh PostgreSQL schema), dropped afterwards."""
+    if db_target is None:
+        yield None
+        return
+    url, schema = db_target
+    from tokenward.storage.sql import create_schema, drop_schema
+
+    if schema is not None:
+        await create_schema(url, schema)
+    try:
+        yield url, schema
+    finally:
+        if schema is not None:
+            await drop_schema(url, schema)
+
+
+@pytest.fixture
+async def migrated_db(
+    empty_db: tuple[str, str | None] | None,
+) -> tuple[str, str | None] | None:
+    if empty_db is None:
+        return None
+    from tokenward.storage.sql import upgrade_database
+
+    url, schema = empty_db
+    await upgrade_database(url, schema=schema)
+    return url, schema
+
+
+@pytest.fixture
+async def make_store(
+    migrated_db: tuple[str, str | None] | None,
+) -> AsyncIterator[StoreFactory]:
+    """Factory for stores of ``backend`` sharing one database; engines disposed after."""
+    from tokenward.storage.memory import MemoryStore
+    from tokenward.storage.sql import SqlStore, create_engine
+
+    if migrated_db is None:
+
+        def build_memory(rotate_hook: RotateHook | None = None) -> Any:
+            return MemoryStore(rotate_hook=rotate_hook)
+
+        yield build_memory
+        return
+    url, schema = migrated_db
+    engines: list[Any] = []
+
+    def build_sql(rotate_hook: RotateHook | None = None) -> Any:
+        engine = create_engine(url, schema=schema)
+        engines.append(engine)
+        return SqlStore(engine, rotate_hook=rotate_hook)
+
+    try:
+        yield build_sql
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -7,7 +7,7 @@ except where a test checks the default parameters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,6 @@ from tokenward.sessions.passwords import PasswordHasher
 from tokenward.sessions.revocation import revocation_check_for
 from tokenward.sessions.service import AuthService
 from tokenward.sessions.throttle import LoginThrottle
-from tokenward.storage.base import RotateHook
-from tokenward.storage.memory import MemoryStore
 from tokenward.tokens import TokenIssuer
 from tokenward.validation import TokenValidator, ValidationPolicy
 
@@ -64,55 +62,15 @@ def hasher() -> Iterator[PasswordHasher]:
 
 
 @pytest.fixture
-async def store_factory(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Callable[..., Any]]:
-    """``factory(rotate_hook=None)`` -> a store of ``backend``; all share one database."""
-    if backend == "memory":
-        yield lambda rotate_hook=None: MemoryStore(rotate_hook=rotate_hook)
-        return
-    from tokenward.storage.sql import (
-        SqlStore,
-        create_engine,
-        create_schema,
-        drop_schema,
-        upgrade_database,
-    )
-
-    schema: str | None = None
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-        schema = request.getfixturevalue("unique_prefix")
-        await create_schema(url, schema)
-    engines: list[Any] = []
-    try:
-        await upgrade_database(url, schema=schema)
-
-        def build(rotate_hook: RotateHook | None = None) -> Any:
-            engine = create_engine(url, schema=schema)
-            engines.append(engine)
-            return SqlStore(engine, rotate_hook=rotate_hook)
-
-        yield build
-    finally:
-        for engine in engines:
-            await engine.dispose()
-        if schema is not None:
-            await drop_schema(url, schema)
-
-
-@pytest.fixture
 def world(
-    store_factory: Callable[..., Any],
+    make_store: Callable[..., Any],
     clock: FixedClock,
     signing_key: Key,
     hasher: PasswordHasher,
     backend: str,
-    tmp_path: Path,
+    sqlite_url: str,
 ) -> World:
-    store = store_factory()
+    store = make_store()
     issuer = TokenIssuer(signing_key, issuer=ISSUER, audience=AUDIENCE, lifetime=600, clock=clock)
     policy = ValidationPolicy(issuers=(ISSUER,), audiences=(AUDIENCE,), algorithms=("ES256",))
     validator = TokenValidator(
@@ -149,7 +107,7 @@ def world(
         key=signing_key,
         validator=validator,
         make_service=make_service,
-        sql_path=tmp_path / "sessions.db" if backend == "sqlite" else None,
+        sql_path=Path(sqlite_url.split(":///", 1)[1]) if backend == "sqlite" else None,
     )
 
 

@@ -23,10 +23,10 @@ CONCURRENCY = 20
 
 
 def _nodes(
-    world: World, store_factory: Callable[..., Any], backend: str, config: SessionConfig
+    world: World, make_store: Callable[..., Any], backend: str, config: SessionConfig
 ) -> list[AuthService]:
     """Four services; on SQL each has its own engine, on memory they share the one store."""
-    stores = [world.store] * 4 if backend == "memory" else [store_factory() for _ in range(4)]
+    stores = [world.store] * 4 if backend == "memory" else [make_store() for _ in range(4)]
     return [world.make_service(store_=s, config=config) for s in stores]
 
 
@@ -43,14 +43,12 @@ async def _race(
 
 
 async def test_r2_concurrent_refresh_exactly_one_wins(
-    world: World, service: AuthService, alice: Any, store_factory: Callable[..., Any], backend: str
+    world: World, service: AuthService, alice: Any, make_store: Callable[..., Any], backend: str
 ) -> None:
     r1 = await service.login("alice", PASSWORD)
     first = await service.refresh_info(r1.refresh_token)
     assert first is not None
-    ok, errors = await _race(
-        _nodes(world, store_factory, backend, SessionConfig()), r1.refresh_token
-    )
+    ok, errors = await _race(_nodes(world, make_store, backend, SessionConfig()), r1.refresh_token)
     assert len(ok) == 1
     assert len(errors) == CONCURRENCY - 1
     assert all(type(e) is InvalidGrant for e in errors)
@@ -68,14 +66,14 @@ async def test_r2_concurrent_refresh_exactly_one_wins(
 
 
 async def test_r2_with_grace_extra_successes_stay_in_family(
-    world: World, alice: Any, store_factory: Callable[..., Any], backend: str
+    world: World, alice: Any, make_store: Callable[..., Any], backend: str
 ) -> None:
     config = SessionConfig(grace_period=30)
     service = world.make_service(config=config)
     r1 = await service.login("alice", PASSWORD)
     first = await service.refresh_info(r1.refresh_token)
     assert first is not None
-    ok, errors = await _race(_nodes(world, store_factory, backend, config), r1.refresh_token)
+    ok, errors = await _race(_nodes(world, make_store, backend, config), r1.refresh_token)
     # the rotation and at most one grace sibling; every further replay is reuse
     assert 1 <= len(ok) <= 2
     assert len(errors) == CONCURRENCY - len(ok)
@@ -173,7 +171,7 @@ async def test_r3_revocation_during_rotation_write(
     world: World,
     service: AuthService,
     alice: Any,
-    store_factory: Callable[..., Any],
+    make_store: Callable[..., Any],
     backend: str,
     revoke: Revoker,
 ) -> None:
@@ -182,7 +180,7 @@ async def test_r3_revocation_during_rotation_write(
     r1 = await service.login("alice", PASSWORD)
     r2 = await service.refresh(r1.refresh_token)
     gate = _Gate()
-    hooked_store = world.store if backend == "memory" else store_factory(rotate_hook=gate)
+    hooked_store = world.store if backend == "memory" else make_store(rotate_hook=gate)
     if backend == "memory":
         world.store._rotate_hook = gate
     hooked = world.make_service(store_=hooked_store)

@@ -145,11 +145,11 @@ async def test_r10_no_raw_refresh_token_in_storage_or_logs(
 
 
 async def test_r13_jti_revocation_is_immediate_on_every_node(
-    world: World, service: AuthService, alice: Any, store_factory: Any, backend: str
+    world: World, service: AuthService, alice: Any, make_store: Any, backend: str
 ) -> None:
     pair = await service.login("alice", PASSWORD)
     sibling = await service.refresh(pair.refresh_token)
-    other_store = world.store if backend == "memory" else store_factory()
+    other_store = world.store if backend == "memory" else make_store()
     node_b = TokenValidator(
         world.key.public(),
         world.validator.policy,
