@@ -7,11 +7,14 @@ in which case absence is a failure.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -77,6 +80,28 @@ def redis_url() -> str:
 def unique_prefix() -> Iterator[str]:
     """A per-test namespace (PostgreSQL schema name or Redis key prefix)."""
     yield f"tw_test_{uuid.uuid4().hex[:12]}"
+
+
+#: the repository root (bench/ and examples/ are scripts, not packages)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(relative: str) -> ModuleType:
+    """Import ``ROOT / relative`` (a bench or example script) as a module, once per run."""
+    name = "tokenward_script_" + relative.replace("/", "_").removesuffix(".py")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while it executes
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def script() -> Callable[[str], ModuleType]:
+    """``script("bench/core.py")``: a bench or example script, imported once per run."""
+    return load_script
 
 
 @pytest.fixture

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import sys
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench" / "core.py"
-
 
 @pytest.fixture(scope="module")
-def core() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_core", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_core"] = module
-    spec.loader.exec_module(module)
-    return module
+def core(script: Callable[[str], ModuleType]) -> ModuleType:
+    return script("bench/core.py")
 
 
 def test_quick_run_gates_and_times_every_implementation(core: ModuleType) -> None:

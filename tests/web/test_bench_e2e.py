@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tokenward.keys import Key
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "e2e.py"
-
 
 @pytest.fixture(scope="module")
-def e2e() -> Any:
-    spec = importlib.util.spec_from_file_location("tokenward_bench_e2e", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tokenward_bench_e2e"] = module
-    spec.loader.exec_module(module)
-    return module
+def e2e(script: Callable[[str], Any]) -> Any:
+    return script("bench/e2e.py")
 
 
 def test_every_variant_serves_its_token_and_report_renders(e2e: Any) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -20,18 +17,8 @@ from tokenward.clock import FixedClock
 from tokenward.keys import Key
 from tokenward.tokens import TokenIssuer
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "remote_jwks_app.py"
 JWKS_URL = "http://127.0.0.1:8000/.well-known/jwks.json"
 ISSUER, AUDIENCE = "http://127.0.0.1:8000", "tokenward"
-
-
-def _load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("remote_jwks_app", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("remote_jwks_app", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 class JwksServer:
@@ -57,15 +44,23 @@ def rs2() -> Key:
     return Key.generate("RS256", kid="rs2")
 
 
+@pytest.fixture(scope="module")
+def example(script: Callable[[str], Any]) -> Any:
+    """examples/remote_jwks_app.py, imported as a module."""
+    return script("examples/remote_jwks_app.py")
+
+
 @pytest.fixture
 def server(rs1: Key) -> JwksServer:
     return JwksServer(rs1)
 
 
 @pytest.fixture
-async def client(server: JwksServer, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    example: Any, server: JwksServer, clock: FixedClock
+) -> AsyncIterator[httpx.AsyncClient]:
     jwks_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=server.app))
-    app = _load_example().create_app(
+    app = example.create_app(
         jwks_url=JWKS_URL, issuer=ISSUER, audience=AUDIENCE, client=jwks_client, clock=clock
     )
     async with jwks_client, LifespanManager(app) as manager:
@@ -134,13 +129,13 @@ async def test_openapi_of_the_example_is_valid(client: httpx.AsyncClient) -> Non
     assert {"BearerJWT": []} in document["paths"]["/orders"]["get"]["security"]
 
 
-async def test_unreachable_jwks_is_503_not_500(rs1: Key, clock: FixedClock) -> None:
+async def test_unreachable_jwks_is_503_not_500(example: Any, rs1: Key, clock: FixedClock) -> None:
     async def broken(request: Request) -> JSONResponse:
         return JSONResponse({"error": "down"}, status_code=500)
 
     down = Starlette(routes=[Route("/.well-known/jwks.json", broken)])
     jwks_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=down))
-    app = _load_example().create_app(
+    app = example.create_app(
         jwks_url=JWKS_URL, issuer=ISSUER, audience=AUDIENCE, client=jwks_client, clock=clock
     )
     async with jwks_client, LifespanManager(app) as manager:  # start-up only logs a warning
